@@ -1,0 +1,90 @@
+# plugkit build. `make` builds all, `make test` runs every test CI runs, `make demo` runs the
+# main job, `make bench` the benchmarks, `make doctor` prints what plugkit finds on this machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+JDK := $(shell tools/find-jdk.sh)
+ifeq ($(JDK),)
+$(error No JDK >= 22 found: see the find-jdk message above)
+endif
+export JAVA_HOME := $(JDK)
+JAVA := $(JDK)/bin/java --enable-native-access=ALL-UNNAMED
+MVN := mvn -B -q -Dstyle.color=never
+MVN_TEST := mvn -B --no-transfer-progress -Dstyle.color=never
+export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
+
+NATIVE := build/native/linux-x86_64
+KERNELS := $(sort $(wildcard cuda-kernels/*.cu))
+HEADERS := $(wildcard cuda-kernels/include/plugkit/*.cuh)
+RUNTIME := $(wildcard native/*.cpp)
+HOST_OBJS := $(patsubst cuda-kernels/%.cu,build/obj/%.o,$(KERNELS)) $(patsubst native/%.cpp,build/obj/native_%.o,$(RUNTIME))
+
+# x86-64-v3 (AVX2, FMA): every machine we target has it; the library is shipped in the jar.
+CXXFLAGS := -O3 -march=x86-64-v3 -fno-math-errno -fopenmp -fPIC -Wall -Icuda-kernels/include
+# SASS for Ampere, Ada, Hopper, plus PTX for anything newer (JIT by the driver).
+NVCC_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVCC := $(shell command -v nvcc 2>/dev/null)
+
+BENCH_CP := java/plugkit-bench/target/classes:java/plugkit-bench/target/lib/*
+
+.PHONY: all native fatbin java test demo bench doctor gpu-bundle fixtures clean
+
+all: native fatbin java
+
+native: $(NATIVE)/libplugkit_host.so
+
+build/obj/%.o: cuda-kernels/%.cu $(HEADERS)
+	@mkdir -p build/obj
+	g++ -x c++ $(CXXFLAGS) -c $< -o $@
+
+build/obj/native_%.o: native/%.cpp
+	@mkdir -p build/obj
+	g++ $(CXXFLAGS) -c $< -o $@
+
+$(NATIVE)/libplugkit_host.so: $(HOST_OBJS)
+	@mkdir -p $(NATIVE)
+	g++ -shared -fopenmp -o $@ $^
+
+# All kernel files go into one translation unit, hence one fatbin and one CUDA module.
+build/all_kernels.cu: $(KERNELS)
+	@mkdir -p build
+	@printf '#include "%s"\n' $(abspath $(KERNELS)) > $@
+
+fatbin:
+ifeq ($(NVCC),)
+	@echo "fatbin: nvcc not found on the PATH: building the CPU target only (the CUDA driver will be unavailable)."
+else
+	@$(MAKE) --no-print-directory $(NATIVE)/plugkit.fatbin
+endif
+
+$(NATIVE)/plugkit.fatbin: build/all_kernels.cu $(KERNELS) $(HEADERS)
+	@mkdir -p $(NATIVE)
+	nvcc -fatbin -O3 -std=c++17 -Icuda-kernels/include $(NVCC_ARCH) build/all_kernels.cu -o $@
+
+java: native fatbin
+	$(MVN) -DskipTests install
+
+test: native fatbin
+	$(MVN_TEST) install
+
+demo: java
+	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main demo
+
+bench: java
+	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main bench $(ARGS)
+
+doctor: java
+	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main doctor
+
+# Regenerates the PyTorch golden fixtures (needs Debian's python3-torch; see README).
+fixtures:
+	/usr/bin/python3 tools/fixtures/make_fixtures.py java/plugkit/src/test/resources/fixtures $(ONLY)
+
+gpu-bundle: java
+	tools/gpu/make-bundle.sh
+
+clean:
+	rm -rf build
+	$(MVN) clean

@@ -1,0 +1,38 @@
+// One source, two targets. Every kernel file includes this header and is compiled twice:
+//   nvcc -> plugkit.fatbin   (PK_KERNEL = extern "C" __global__, PK_FOR = grid-stride loop)
+//   g++  -> libplugkit_host  (PK_KERNEL = exported extern "C" function, PK_FOR = OpenMP loop)
+// Every kernel's first parameter is `int64_t n`, the number of work items; the Java launcher
+// passes it on both targets so the signatures are identical.
+#pragma once
+#include <stdint.h>
+
+#ifdef __CUDACC__
+  #define PK_GPU 1
+  #define PK_KERNEL extern "C" __global__
+  #define PK_INLINE __device__ __forceinline__
+  // Grid-stride loop: the launcher caps the grid, so any n is covered.
+  #define PK_FOR(i, n) \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
+         i += (int64_t)blockDim.x * gridDim.x)
+  PK_INLINE void pk_atomic_add(float* p, float v) { atomicAdd(p, v); }
+#else
+  #include <math.h>
+  #include <string.h>
+  #define PK_GPU 0
+  #define PK_KERNEL extern "C" __attribute__((visibility("default")))
+  #define PK_INLINE static inline
+  #define __restrict__ __restrict
+  // Below this many items a parallel region costs more than it saves.
+  #define PK_PAR_MIN 2048
+  // PK_FOR does not nest (one parallel loop per kernel), so fixed helper names are safe.
+  #define PK_FOR(i, n) \
+    for (int64_t pk_n_ = (int64_t)(n), pk_once_ = 1; pk_once_; pk_once_ = 0) \
+      _Pragma("omp parallel for schedule(static) if(pk_n_ > PK_PAR_MIN)") \
+      for (int64_t i = 0; i < pk_n_; ++i)
+  PK_INLINE void pk_atomic_add(float* p, float v) {
+    #pragma omp atomic
+    *p += v;
+  }
+#endif
+
+PK_INLINE float pk_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

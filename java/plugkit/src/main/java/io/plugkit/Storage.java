@@ -1,0 +1,39 @@
+package io.plugkit;
+
+import io.plugkit.driver.Driver;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** A block of device memory shared by a tensor and its views; freed when the last of them is. */
+final class Storage {
+  private static final AtomicLong LIVE_COUNT = new AtomicLong();
+  private static final AtomicLong LIVE_BYTES = new AtomicLong();
+
+  final Driver driver;
+  final long bytes;
+  private final long address;
+  private int refs = 1;
+
+  Storage(Driver driver, long bytes) {
+    this.driver = driver;
+    this.bytes = bytes;
+    this.address = driver.allocate(Math.max(bytes, 4));
+    LIVE_COUNT.incrementAndGet();
+    LIVE_BYTES.addAndGet(bytes);
+  }
+
+  long address() { return address; }
+
+  synchronized void retain() { refs++; }
+
+  synchronized void release() {
+    if (--refs == 0) {
+      driver.free(address, bytes);
+      LIVE_COUNT.decrementAndGet();
+      LIVE_BYTES.addAndGet(-bytes);
+    }
+  }
+
+  static long liveCount() { return LIVE_COUNT.get(); }
+
+  static long liveBytes() { return LIVE_BYTES.get(); }
+}

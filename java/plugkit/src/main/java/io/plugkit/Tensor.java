@@ -1,0 +1,342 @@
+package io.plugkit;
+
+import static io.plugkit.driver.ArgKind.F32;
+import static io.plugkit.driver.ArgKind.PTR;
+
+import io.plugkit.autograd.Autograd;
+import io.plugkit.autograd.Node;
+import io.plugkit.driver.Driver;
+import io.plugkit.driver.Drivers;
+import io.plugkit.driver.Kernel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * A dense, contiguous, row-major tensor on one device. It belongs to the {@link Scope} open when
+ * it was made and is freed when that scope closes (or by {@link #close()}). Views made by
+ * {@link #reshape} share storage. Ops live in {@code io.plugkit.ops}; this class holds data,
+ * creation, copies and the autograd state.
+ */
+public final class Tensor implements AutoCloseable {
+  private static final Kernel FILL = Kernel.of("fill_f32", PTR, F32);
+  private static final Kernel AXPY = Kernel.of("axpy_f32", F32, PTR, PTR);
+
+  private final Storage storage;
+  private final Shape shape;
+  private final DType dtype;
+  private final Device device;
+  private Scope owner;
+  private boolean freed;
+  private boolean requiresGrad;
+  private Tensor grad;
+  private Node gradFn;
+
+  private Tensor(Storage storage, Shape shape, DType dtype, Device device, Scope owner) {
+    this.storage = storage;
+    this.shape = shape;
+    this.dtype = dtype;
+    this.device = device;
+    this.owner = owner;
+    if (owner != null) owner.add(this);
+  }
+
+  // ---- creation -------------------------------------------------------------------------
+
+  /** Uninitialised memory of the given shape, in the current scope. */
+  public static Tensor empty(Device device, DType dtype, Shape shape) {
+    Scope scope = Scope.current();
+    Driver d = Drivers.of(device);
+    return new Tensor(new Storage(d, shape.numel() * dtype.byteSize()), shape, dtype, device, scope);
+  }
+
+  public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, Shape.of(dims)); }
+
+  public static Tensor full(Device device, float value, int... dims) {
+    Tensor t = empty(device, dims);
+    t.fill(value);
+    return t;
+  }
+
+  public static Tensor zeros(Device device, int... dims) { return full(device, 0f, dims); }
+
+  public static Tensor ones(Device device, int... dims) { return full(device, 1f, dims); }
+
+  /** Copies {@code data} (row-major) to a new tensor of the given shape. */
+  public static Tensor of(Device device, float[] data, int... dims) {
+    Shape s = Shape.of(dims);
+    if (s.numel() != data.length) {
+      throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
+    }
+    Tensor t = empty(device, DType.F32, s);
+    t.copyFrom(MemorySegment.ofArray(data));
+    return t;
+  }
+
+  /** Standard normal values from a seeded generator (the same on every device). */
+  public static Tensor randn(Device device, long seed, int... dims) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    for (int i = 0; i < v.length; i++) v[i] = (float) gaussian(r);
+    return of(device, v, dims);
+  }
+
+  /** Uniform values in [low, high) from a seeded generator. */
+  public static Tensor uniform(Device device, long seed, float low, float high, int... dims) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    for (int i = 0; i < v.length; i++) v[i] = low + (float) r.nextDouble() * (high - low);
+    return of(device, v, dims);
+  }
+
+  private static double gaussian(SplittableRandom r) {
+    double u1 = r.nextDouble();
+    double u2 = r.nextDouble();
+    return Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2);
+  }
+
+  /** A new tensor like {@code t} (same device and dtype) with another shape, uninitialised. */
+  public static Tensor emptyLike(Tensor t, Shape shape) { return empty(t.device, t.dtype, shape); }
+
+  public static Tensor emptyLike(Tensor t) { return emptyLike(t, t.shape); }
+
+  public static Tensor zerosLike(Tensor t) {
+    Tensor z = emptyLike(t);
+    z.fill(0f);
+    return z;
+  }
+
+  // ---- data -----------------------------------------------------------------------------
+
+  public Shape shape() { return shape; }
+
+  public int[] dims() { return shape.dims(); }
+
+  public int dim(int i) { return shape.dim(i); }
+
+  public int rank() { return shape.rank(); }
+
+  public long numel() { return shape.numel(); }
+
+  public DType dtype() { return dtype; }
+
+  public Device device() { return device; }
+
+  public Driver driver() { return storage.driver; }
+
+  public long byteSize() { return numel() * dtype.byteSize(); }
+
+  /** The device address of element 0. Throws when the tensor was freed. */
+  public long address() {
+    if (freed) {
+      throw new IllegalStateException("tensor " + shape + " was freed (its Scope closed or it was closed)");
+    }
+    return storage.address();
+  }
+
+  public boolean isFreed() { return freed; }
+
+  /** Fills with {@code value} (F32 only). */
+  public Tensor fill(float value) {
+    requireF32("fill");
+    driver().launch(FILL, numel(), address(), value);
+    return this;
+  }
+
+  /** Overwrites this tensor's contents from host memory of exactly {@link #byteSize()} bytes. */
+  public void copyFrom(MemorySegment host) {
+    if (host.byteSize() != byteSize()) {
+      throw new IllegalArgumentException("host: expected " + byteSize() + " bytes but got " + host.byteSize());
+    }
+    if (host.isNative()) {
+      driver().copyFromHost(host, address(), byteSize());
+    } else {
+      try (Arena a = Arena.ofConfined()) {
+        MemorySegment tmp = a.allocate(byteSize(), 64);
+        tmp.copyFrom(host);
+        driver().copyFromHost(tmp, address(), byteSize());
+      }
+    }
+  }
+
+  /** Copies the contents to a Java array (F32 only). */
+  public float[] toArray() {
+    requireF32("toArray");
+    float[] out = new float[Math.toIntExact(numel())];
+    if (out.length == 0) return out;
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment tmp = a.allocate(byteSize(), 64);
+      driver().copyToHost(address(), tmp, byteSize());
+      MemorySegment.copy(tmp, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+    }
+    return out;
+  }
+
+  /** Copies the raw bytes to host memory (any dtype). */
+  public byte[] toBytes() {
+    byte[] out = new byte[Math.toIntExact(byteSize())];
+    if (out.length == 0) return out;
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment tmp = a.allocate(byteSize(), 64);
+      driver().copyToHost(address(), tmp, byteSize());
+      MemorySegment.copy(tmp, ValueLayout.JAVA_BYTE, 0, out, 0, out.length);
+    }
+    return out;
+  }
+
+  /** The single value of a one-element tensor. */
+  public float item() {
+    if (numel() != 1) throw new IllegalArgumentException("item: expected a tensor of 1 element but got shape " + shape);
+    return toArray()[0];
+  }
+
+  /** A copy on {@code target} (same shape), without gradient history. */
+  public Tensor to(Device target) {
+    Tensor out = empty(target, dtype, shape);
+    if (numel() == 0) return out;
+    if (target.equals(device)) {
+      driver().copy(address(), out.address(), byteSize());
+    } else {
+      try (Arena a = Arena.ofConfined()) {
+        MemorySegment tmp = a.allocate(byteSize(), 64);
+        driver().copyToHost(address(), tmp, byteSize());
+        out.driver().copyFromHost(tmp, out.address(), byteSize());
+      }
+    }
+    return out;
+  }
+
+  /** A copy on the same device, without gradient history. */
+  public Tensor copy() { return to(device); }
+
+  /**
+   * A view of the same storage with another shape of the same element count; one dimension may
+   * be -1 (inferred). Records its backward (a reshape back).
+   */
+  public Tensor reshape(int... dims) {
+    int[] d = inferDims(dims);
+    Tensor view = new Tensor(storage, Shape.of(d), dtype, device, Scope.current());
+    storage.retain();
+    Shape original = shape;
+    return Autograd.record("reshape", view, g -> new Tensor[] {g.reshape(original.dims())}, this);
+  }
+
+  private int[] inferDims(int[] dims) {
+    int[] d = dims.clone();
+    int infer = -1;
+    long known = 1;
+    for (int i = 0; i < d.length; i++) {
+      if (d[i] == -1 && infer < 0) infer = i;
+      else if (d[i] < 0) throw new IllegalArgumentException("dims: expected sizes >= 0 and at most one -1 but got " + Arrays.toString(dims));
+      else known *= d[i];
+    }
+    if (infer >= 0) {
+      if (known == 0 || numel() % known != 0) {
+        throw new IllegalArgumentException("dims: cannot infer -1 in " + Arrays.toString(dims) + " for " + numel() + " elements");
+      }
+      d[infer] = Math.toIntExact(numel() / known);
+    }
+    if (Shape.of(d).numel() != numel()) {
+      throw new IllegalArgumentException("dims: expected " + numel() + " elements (shape " + shape + ") but "
+          + Arrays.toString(dims) + " has " + Shape.of(d).numel());
+    }
+    return d;
+  }
+
+  /** A view sharing storage, with no gradient history. */
+  public Tensor detach() {
+    Tensor view = new Tensor(storage, shape, dtype, device, Scope.current());
+    storage.retain();
+    return view;
+  }
+
+  // ---- autograd -------------------------------------------------------------------------
+
+  public boolean requiresGrad() { return requiresGrad; }
+
+  /** Marks a leaf tensor as one whose gradient {@link #backward()} accumulates. */
+  public Tensor requiresGrad(boolean on) {
+    if (gradFn != null && !on) throw new IllegalStateException("requiresGrad: a non-leaf tensor always requires grad");
+    requireF32("requiresGrad");
+    requiresGrad = on;
+    return this;
+  }
+
+  /** The accumulated gradient, or null before any backward reached it. */
+  public Tensor grad() { return grad; }
+
+  /** Sets the gradient to zero in place (keeps its memory for the next step). */
+  public void zeroGrad() {
+    if (grad != null) grad.fill(0f);
+  }
+
+  public Node gradFn() { return gradFn; }
+
+  /** For op implementations: marks this tensor as produced by {@code node}. */
+  public void attachGradFn(Node node) {
+    gradFn = node;
+    requiresGrad = true;
+  }
+
+  /** Back-propagates from a one-element tensor (seed 1). */
+  public void backward() {
+    if (numel() != 1) {
+      throw new IllegalArgumentException("backward: expected a one-element tensor (or pass a gradient) but got shape " + shape);
+    }
+    backward(full(device, 1f, shape.dims()));
+  }
+
+  public void backward(Tensor gradient) {
+    if (!requiresGrad) throw new IllegalStateException("backward: this tensor does not require grad");
+    if (!gradient.shape.equals(shape)) {
+      throw new IllegalArgumentException("gradient: expected shape " + shape + " but got " + gradient.shape);
+    }
+    Autograd.backward(this, gradient);
+  }
+
+  /** Adds {@code g} into this leaf's gradient; the gradient lives in this tensor's scope. */
+  public void accumulateGrad(Tensor g) {
+    if (grad == null) {
+      Tensor fresh = new Tensor(new Storage(driver(), byteSize()), shape, dtype, device, owner);
+      driver().copy(g.address(), fresh.address(), byteSize());
+      grad = fresh;
+    } else {
+      driver().launch(AXPY, numel(), 1f, g.address(), grad.address());
+    }
+  }
+
+  /** {@code this + other} into a new tensor of the same shape, with no gradient history. */
+  public Tensor plus(Tensor other) {
+    if (!other.shape.equals(shape)) throw new IllegalArgumentException("other: expected shape " + shape + " but got " + other.shape);
+    Tensor out = copy();
+    driver().launch(AXPY, numel(), 1f, other.address(), out.address());
+    return out;
+  }
+
+  // ---- lifetime -------------------------------------------------------------------------
+
+  Scope owner() { return owner; }
+
+  void setOwner(Scope s) { owner = s; }
+
+  /** Frees now (also its gradient). Using the tensor afterwards throws. */
+  @Override public void close() { free(); }
+
+  void free() {
+    if (freed) return;
+    freed = true;
+    storage.release();
+    if (grad != null) grad.free();
+    gradFn = null;
+  }
+
+  public void requireF32(String what) {
+    if (dtype != DType.F32) throw new IllegalArgumentException(what + ": expected an F32 tensor but got " + dtype);
+  }
+
+  @Override public String toString() {
+    return "Tensor" + shape + " " + dtype + " on " + device + (requiresGrad ? " (requires grad)" : "");
+  }
+}

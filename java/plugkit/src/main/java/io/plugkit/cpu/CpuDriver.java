@@ -1,0 +1,176 @@
+package io.plugkit.cpu;
+
+import static io.plugkit.driver.ArgKind.I32;
+import static io.plugkit.driver.ArgKind.PTR;
+
+import io.plugkit.Device;
+import io.plugkit.driver.Conv2dGeometry;
+import io.plugkit.driver.Driver;
+import io.plugkit.driver.Kernel;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The CPU target: the same kernel sources compiled by g++ with OpenMP, OpenBLAS for GEMM, and
+ * convolution as im2col + GEMM, one image at a time (so the column buffer is bounded by one
+ * image's C*kh*kw*outH*outW floats). Threads: {@code PLUGKIT_THREADS}, else all cores.
+ */
+public final class CpuDriver implements Driver {
+  static final Kernel IM2COL = Kernel.of("im2col", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32);
+  static final Kernel COL2IM = Kernel.of("col2im", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32);
+
+  private static final CpuDriver INSTANCE = new CpuDriver();
+
+  private CpuDriver() {
+    int threads = threadsFromEnvironment();
+    HostLibrary.setThreads(threads);
+    OpenBlas.setThreads(threads);
+  }
+
+  public static CpuDriver instance() { return INSTANCE; }
+
+  private static int threadsFromEnvironment() {
+    String env = System.getenv("PLUGKIT_THREADS");
+    if (env == null || env.isBlank()) return Runtime.getRuntime().availableProcessors();
+    try {
+      int t = Integer.parseInt(env.trim());
+      if (t >= 1) return t;
+    } catch (NumberFormatException ignored) {
+      // fall through to the error below
+    }
+    throw new IllegalArgumentException("PLUGKIT_THREADS: expected a whole number >= 1 but got " + env);
+  }
+
+  /** Sets the threads of both the kernels (OpenMP) and OpenBLAS. */
+  public void setThreads(int threads) {
+    if (threads < 1) throw new IllegalArgumentException("threads: expected >= 1 but got " + threads);
+    HostLibrary.setThreads(threads);
+    OpenBlas.setThreads(threads);
+  }
+
+  public int threads() { return HostLibrary.threads(); }
+
+  @Override public Device device() { return Device.cpu(); }
+
+  @Override public long allocate(long bytes) {
+    long p = HostLibrary.alloc(bytes);
+    if (p == 0) throw new OutOfMemoryError("plugkit: host allocation of " + bytes + " bytes failed");
+    return p;
+  }
+
+  @Override public void free(long address, long bytes) { HostLibrary.free(address); }
+
+  @Override public void copyFromHost(MemorySegment src, long dst, long bytes) {
+    MemorySegment.copy(src, 0, MemorySegment.ofAddress(dst).reinterpret(bytes), 0, bytes);
+  }
+
+  @Override public void copyToHost(long src, MemorySegment dst, long bytes) {
+    MemorySegment.copy(MemorySegment.ofAddress(src).reinterpret(bytes), 0, dst, 0, bytes);
+  }
+
+  @Override public void copy(long src, long dst, long bytes) {
+    MemorySegment.copy(MemorySegment.ofAddress(src).reinterpret(bytes), 0, MemorySegment.ofAddress(dst).reinterpret(bytes), 0, bytes);
+  }
+
+  @Override public void launch(Kernel kernel, long n, Object... args) {
+    if (n == 0) return;
+    HostLibrary.launch(kernel, n, args);
+  }
+
+  @Override public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
+      long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC, int batch) {
+    if (m == 0 || n == 0) return;
+    for (int i = 0; i < batch; i++) {
+      OpenBlas.sgemm(transA, transB, m, n, k, alpha, a + 4L * i * strideA, lda, b + 4L * i * strideB, ldb, beta,
+          c + 4L * i * strideC, ldc);
+    }
+  }
+
+  @Override public void conv2dForward(Conv2dGeometry g, long x, long w, long y) {
+    int outHw = g.outH() * g.outW();
+    int cg = g.inChannelsPerGroup();
+    int og = g.outChannelsPerGroup();
+    int kdim = cg * g.kernelH() * g.kernelW();
+    long inImage = (long) g.inChannels() * g.inH() * g.inW();
+    long outImage = (long) g.outChannels() * outHw;
+    boolean direct = isPointwise(g);
+    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    try {
+      for (int img = 0; img < g.n(); img++) {
+        long xi = x + 4L * img * inImage;
+        long src = direct ? xi : im2col(g, xi, col);
+        // Per group: y_g [og, outHw] = w_g [og, kdim] x col_g [kdim, outHw]; strided over groups.
+        gemm(false, false, og, outHw, kdim, 1f, w, kdim, (long) og * kdim, src, outHw, (long) kdim * outHw, 0f,
+            y + 4L * img * outImage, outHw, (long) og * outHw, g.groups());
+      }
+    } finally {
+      if (!direct) free(col, 0);
+    }
+  }
+
+  @Override public void conv2dBackwardData(Conv2dGeometry g, long dy, long w, long dx) {
+    int outHw = g.outH() * g.outW();
+    int cg = g.inChannelsPerGroup();
+    int og = g.outChannelsPerGroup();
+    int kdim = cg * g.kernelH() * g.kernelW();
+    long inImage = (long) g.inChannels() * g.inH() * g.inW();
+    long outImage = (long) g.outChannels() * outHw;
+    boolean direct = isPointwise(g);
+    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    try {
+      for (int img = 0; img < g.n(); img++) {
+        long target = direct ? dx + 4L * img * inImage : col;
+        // col_g [kdim, outHw] = w_g^T [kdim, og] x dy_g [og, outHw]
+        gemm(true, false, kdim, outHw, og, 1f, w, kdim, (long) og * kdim, dy + 4L * img * outImage, outHw,
+            (long) og * outHw, 0f, target, outHw, (long) kdim * outHw, g.groups());
+        if (!direct) {
+          launch(COL2IM, inImage, col, dx + 4L * img * inImage, g.inChannels(), g.inH(), g.inW(), g.kernelH(),
+              g.kernelW(), g.padH(), g.padW(), g.strideH(), g.strideW(), g.dilationH(), g.dilationW(), g.outH(), g.outW());
+        }
+      }
+    } finally {
+      if (!direct) free(col, 0);
+    }
+  }
+
+  @Override public void conv2dBackwardFilter(Conv2dGeometry g, long x, long dy, long dw) {
+    int outHw = g.outH() * g.outW();
+    int cg = g.inChannelsPerGroup();
+    int og = g.outChannelsPerGroup();
+    int kdim = cg * g.kernelH() * g.kernelW();
+    long inImage = (long) g.inChannels() * g.inH() * g.inW();
+    long outImage = (long) g.outChannels() * outHw;
+    boolean direct = isPointwise(g);
+    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    try {
+      if (g.n() == 0) MemorySegment.ofAddress(dw).reinterpret(4L * g.outChannels() * kdim).fill((byte) 0);
+      for (int img = 0; img < g.n(); img++) {
+        long xi = x + 4L * img * inImage;
+        long src = direct ? xi : im2col(g, xi, col);
+        // dw_g [og, kdim] (+)= dy_g [og, outHw] x col_g^T [outHw, kdim]
+        gemm(false, true, og, kdim, outHw, 1f, dy + 4L * img * outImage, outHw, (long) og * outHw, src, outHw,
+            (long) kdim * outHw, img == 0 ? 0f : 1f, dw, kdim, (long) og * kdim, g.groups());
+      }
+    } finally {
+      if (!direct) free(col, 0);
+    }
+  }
+
+  private long im2col(Conv2dGeometry g, long xi, long col) {
+    long n = (long) g.inChannels() * g.kernelH() * g.kernelW() * g.outH() * g.outW();
+    launch(IM2COL, n, xi, col, g.inChannels(), g.inH(), g.inW(), g.kernelH(), g.kernelW(), g.padH(), g.padW(),
+        g.strideH(), g.strideW(), g.dilationH(), g.dilationW(), g.outH(), g.outW());
+    return col;
+  }
+
+  /** A 1x1 kernel with stride 1 and no padding reads the image as its own column matrix. */
+  private static boolean isPointwise(Conv2dGeometry g) {
+    return g.kernelH() == 1 && g.kernelW() == 1 && g.strideH() == 1 && g.strideW() == 1 && g.padH() == 0
+        && g.padW() == 0;
+  }
+
+  @Override public void synchronize() {}
+
+  @Override public String describe() {
+    return "CPU driver: " + threads() + " threads; " + OpenBlas.describe();
+  }
+}

@@ -1,0 +1,111 @@
+package io.plugkit.cpu;
+
+import io.plugkit.driver.ArgKind;
+import io.plugkit.driver.Kernel;
+import io.plugkit.driver.UnsupportedFeatureException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Every FFM downcall into libplugkit_host (the CPU target of the kernels plus the host
+ * runtime). Pointers are passed as JAVA_LONG: on x86-64 SysV a pointer and a long travel in the
+ * same integer register, so the address reaches the C pointer parameter unchanged.
+ */
+public final class HostLibrary {
+  private static final Linker LINKER = Linker.nativeLinker();
+  private static final SymbolLookup LIB = load();
+  private static final MethodHandle ALLOC = handle("pk_alloc", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+  private static final MethodHandle FREE = handle("pk_free", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+  private static final MethodHandle SET_THREADS = handle("pk_set_num_threads", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+  private static final MethodHandle GET_THREADS = handle("pk_get_num_threads", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+  private static final ConcurrentHashMap<String, MethodHandle> KERNELS = new ConcurrentHashMap<>();
+
+  private HostLibrary() {}
+
+  private static SymbolLookup load() {
+    String override = System.getProperty("plugkit.host.library");
+    var path = override != null ? java.nio.file.Path.of(override)
+        : NativeLoader.extract(NativeLoader.NATIVE_RESOURCES + "libplugkit_host.so");
+    return SymbolLookup.libraryLookup(path, Arena.global());
+  }
+
+  private static MethodHandle handle(String symbol, FunctionDescriptor fd) {
+    var address = LIB.find(symbol)
+        .orElseThrow(() -> new UnsupportedFeatureException("symbol " + symbol + " missing from libplugkit_host.so"));
+    return LINKER.downcallHandle(address, fd);
+  }
+
+  public static long alloc(long bytes) {
+    try {
+      return (long) ALLOC.invokeExact(bytes);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static void free(long address) {
+    try {
+      FREE.invokeExact(address);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static void setThreads(int n) {
+    try {
+      SET_THREADS.invokeExact(n);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static int threads() {
+    try {
+      return (int) GET_THREADS.invokeExact();
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** True when the library exports this kernel (used by the signature test). */
+  public static boolean hasSymbol(String name) { return LIB.find(name).isPresent(); }
+
+  /** Calls the host variant of {@code kernel} with n first, then {@code args}. */
+  public static void launch(Kernel kernel, long n, Object[] args) {
+    MethodHandle h = KERNELS.computeIfAbsent(kernel.name(), name -> handle(name, descriptor(kernel)));
+    Object[] all = new Object[args.length + 1];
+    all[0] = n;
+    System.arraycopy(args, 0, all, 1, args.length);
+    try {
+      h.invokeWithArguments(all);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  private static FunctionDescriptor descriptor(Kernel kernel) {
+    MemoryLayout[] layouts = new MemoryLayout[kernel.params().size() + 1];
+    layouts[0] = ValueLayout.JAVA_LONG;
+    for (int i = 0; i < kernel.params().size(); i++) {
+      ArgKind k = kernel.params().get(i);
+      layouts[i + 1] = switch (k) {
+        case PTR, I64 -> ValueLayout.JAVA_LONG;
+        case I32 -> ValueLayout.JAVA_INT;
+        case F32 -> ValueLayout.JAVA_FLOAT;
+      };
+    }
+    return FunctionDescriptor.ofVoid(layouts);
+  }
+
+  static RuntimeException rethrow(Throwable t) {
+    if (t instanceof RuntimeException r) return r;
+    if (t instanceof Error e) throw e;
+    return new IllegalStateException(t);
+  }
+}
