@@ -75,6 +75,17 @@ public final class Tensor implements AutoCloseable {
     return t;
   }
 
+  /** An I64 tensor (class labels, indices) holding {@code data}. */
+  public static Tensor ofLongs(Device device, long[] data, int... dims) {
+    Shape s = Shape.of(dims);
+    if (s.numel() != data.length) {
+      throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
+    }
+    Tensor t = empty(device, DType.I64, s);
+    t.copyFrom(MemorySegment.ofArray(data));
+    return t;
+  }
+
   /** Standard normal values from a seeded generator (the same on every device). */
   public static Tensor randn(Device device, long seed, int... dims) {
     SplittableRandom r = new SplittableRandom(seed);
@@ -170,6 +181,19 @@ public final class Tensor implements AutoCloseable {
       MemorySegment tmp = a.allocate(byteSize(), 64);
       driver().copyToHost(address(), tmp, byteSize());
       MemorySegment.copy(tmp, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+    }
+    return out;
+  }
+
+  /** Copies the contents of an I64 tensor to a Java array. */
+  public long[] toLongArray() {
+    if (dtype != DType.I64) throw new IllegalArgumentException("toLongArray: expected an I64 tensor but got " + dtype);
+    long[] out = new long[Math.toIntExact(numel())];
+    if (out.length == 0) return out;
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment tmp = a.allocate(byteSize(), 64);
+      driver().copyToHost(address(), tmp, byteSize());
+      MemorySegment.copy(tmp, ValueLayout.JAVA_LONG, 0, out, 0, out.length);
     }
     return out;
   }
