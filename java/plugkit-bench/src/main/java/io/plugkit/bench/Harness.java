@@ -1,0 +1,49 @@
+package io.plugkit.bench;
+
+import io.plugkit.Device;
+import io.plugkit.Scope;
+import io.plugkit.Tensor;
+import io.plugkit.autograd.GradMode;
+import io.plugkit.driver.Drivers;
+import java.util.Arrays;
+
+/** Times a case: warm-up runs, then the median of timed repeats, synchronizing the device each run. */
+public final class Harness {
+  public enum Mode { FWD, FWDBWD }
+
+  /** Median and minimum milliseconds of one case in one mode. */
+  public record Timing(double medianMs, double minMs) {}
+
+  private Harness() {}
+
+  public static Timing time(BenchCase c, Device device, Mode mode, int warmup, int repeats) {
+    try (Scope setup = Scope.open()) {
+      BenchCase.Workload w = c.setup().apply(device);
+      Tensor g;
+      try (var off = GradMode.disable()) {
+        g = Tensor.uniform(device, 99, 0f, 1f, w.forward().get().dims());
+      }
+      Runnable step = mode == Mode.FWD ? () -> {
+        try (Scope s = Scope.open(); var off = GradMode.disable()) {
+          w.forward().get();
+        }
+      } : () -> {
+        try (Scope s = Scope.open()) {
+          w.forward().get().backward(g);
+        }
+      };
+      var driver = Drivers.of(device);
+      for (int i = 0; i < warmup; i++) step.run();
+      driver.synchronize();
+      double[] ms = new double[repeats];
+      for (int i = 0; i < repeats; i++) {
+        long t0 = System.nanoTime();
+        step.run();
+        driver.synchronize();
+        ms[i] = (System.nanoTime() - t0) / 1e6;
+      }
+      Arrays.sort(ms);
+      return new Timing(ms[repeats / 2], ms[0]);
+    }
+  }
+}

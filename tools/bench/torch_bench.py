@@ -1,0 +1,108 @@
+"""PyTorch side of plugkit's side-by-side benchmark.
+
+Reads a JSON list of cases on stdin (the Java harness writes it: id, op, args, mode, device,
+threads, warmup, repeats) and prints one JSON object {id: {"median_ms": ..., "min_ms": ...}}.
+Each op builds the same shapes as the Java case; "fwd" times the forward, "fwdbwd" the forward
+plus backward of sum(out * g) with g fixed. Inputs are uniform in [-1, 1).
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def make(shape, device, grad=True):
+    return (torch.rand(*shape, device=device) * 2 - 1).requires_grad_(grad)
+
+
+def build(op, a, dev):
+    """Returns (forward callable, list of leaf tensors)."""
+    if op == "conv2d":
+        x, w = make(a["x"], dev), make(a["w"], dev)
+        b = make([a["w"][0]], dev)
+        return (lambda: F.conv2d(x, w, b, a["stride"], a["padding"], a["dilation"], a["groups"])), [x, w, b]
+    if op == "linear":
+        x, w, b = make(a["x"], dev), make(a["w"], dev), make([a["w"][0]], dev)
+        return (lambda: F.linear(x, w, b)), [x, w, b]
+    if op == "matmul":
+        x, y = make(a["a"], dev), make(a["b"], dev)
+        return (lambda: torch.matmul(x, y)), [x, y]
+    if op == "batch_norm":
+        x = make(a["x"], dev)
+        c = a["x"][1]
+        w, b = make([c], dev), make([c], dev)
+        rm, rv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+        return (lambda: F.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5)), [x, w, b]
+    if op == "max_pool2d":
+        x = make(a["x"], dev)
+        return (lambda: F.max_pool2d(x, a["kernel"], a["stride"], a["padding"])), [x]
+    if op == "avg_pool2d":
+        x = make(a["x"], dev)
+        return (lambda: F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"])), [x]
+    if op == "global_avg_pool":
+        x = make(a["x"], dev)
+        return (lambda: F.adaptive_avg_pool2d(x, 1)), [x]
+    if op == "interpolate":
+        x = make(a["x"], dev)
+        return (lambda: F.interpolate(x, size=a["size"], mode=a["mode"],
+                                      align_corners=a.get("align_corners"))), [x]
+    if op == "softmax":
+        x = make(a["x"], dev)
+        return (lambda: torch.softmax(x, a["dim"])), [x]
+    if op == "add":
+        x, y = make(a["a"], dev), make(a["b"], dev)
+        return (lambda: x + y), [x, y]
+    if op == "relu":
+        x = make(a["x"], dev)
+        return (lambda: torch.relu(x)), [x]
+    if op == "sum":
+        x = make(a["x"], dev)
+        return (lambda: x.sum(dim=a["dims"], keepdim=True)), [x]
+    if op == "cross_entropy":
+        x = make(a["x"], dev)
+        t = torch.randint(0, a["x"][1], (a["x"][0],), device=dev)
+        return (lambda: F.cross_entropy(x, t)), [x]
+    raise SystemExit("torch_bench: unknown op " + op)
+
+
+def timed(fn, device, warmup, repeats):
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {"median_ms": times[len(times) // 2], "min_ms": times[0]}
+
+
+def main():
+    cases = json.load(sys.stdin)
+    results = {}
+    for c in cases:
+        torch.set_num_threads(c["threads"])
+        dev = c["device"]
+        fwd, leaves = build(c["op"], c["args"], dev)
+        if c["mode"] == "fwd":
+            def step():
+                with torch.no_grad():
+                    fwd()
+        else:
+            g = torch.rand_like(fwd())
+
+            def step():
+                for leaf in leaves:
+                    leaf.grad = None
+                fwd().backward(g)
+        results[c["id"]] = timed(step, dev, c["warmup"], c["repeats"])
+    json.dump({"torch": torch.__version__, "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

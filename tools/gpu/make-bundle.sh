@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds build/gpu-bundle: a self-contained folder (jlink runtime, jars with the fatbin and the
+# CPU target, the test suite with its fixtures, the JUnit console, the PyTorch comparison script)
+# for a GPU machine that has no JDK and no network. Run by `make gpu-bundle` after `make java`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${JAVA_HOME:?JAVA_HOME must point to a JDK >= 22 (the Makefile sets it)}"
+out=build/gpu-bundle
+rm -rf "$out"
+mkdir -p "$out/lib"
+[ -f build/native/linux-x86_64/plugkit.fatbin ] || { echo "make-bundle: no fatbin (nvcc missing?): the bundle would have no CUDA kernels" >&2; exit 1; }
+
+ver=$(sed -n 's:.*<version>\(.*\)</version>.*:\1:p' pom.xml | head -n1)
+cp "java/plugkit/target/plugkit-$ver.jar" "java/plugkit/target/plugkit-$ver-tests.jar" \
+   "java/plugkit-bench/target/plugkit-bench-$ver.jar" "$out/lib/"
+# Test classpath: JUnit's standalone console launcher from Maven Central.
+mvn -B -q -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4 \
+    -DoutputDirectory="$out/lib"
+# OpenBLAS: only the four shared objects the CPU driver loads, not bytedeco's JNI wrappers.
+blas=$(ls java/plugkit-bench/target/lib/openblas-*-linux-x86_64.jar)
+tmp=$(mktemp -d)
+(cd "$tmp" && unzip -q "$OLDPWD/$blas" 'org/bytedeco/openblas/linux-x86_64/lib*.so.*' -x '*jni*' && zip -q -r -9 openblas-slim.jar org)
+mv "$tmp/openblas-slim.jar" "$out/lib/"
+rm -rf "$tmp"
+
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported \
+  --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$out/runtime"
+cp tools/gpu/run-gpu-check.sh tools/bench/torch_bench.py "$out/"
+du -sh "$out"
+size=$(du -sm "$out" | cut -f1)
+[ "$size" -lt 60 ] || { echo "make-bundle: bundle is ${size} MiB, over the 60 MiB budget" >&2; exit 1; }
+echo "gpu bundle ready: $out (${size} MiB). On the GPU machine: bash $out/run-gpu-check.sh"
