@@ -2,7 +2,7 @@
 // row of `dim` values normalised on its own. Numerically stable: the row max is subtracted
 // before exp, so no exp overflows (a row of -inf gives NaN, as in PyTorch).
 //   softmax:     y = exp(x - m) / s,        s = sum exp(x - m)
-//   log_softmax: y = x - m - log(s)
+//   log_softmax: y = (x - m) - log(s)
 // Backward from the saved output y:
 //   softmax:     dx = y * (g - sum(g * y))
 //   log_softmax: dx = g - exp(y) * sum(g)
@@ -21,8 +21,10 @@ PK_KERNEL void softmax_forward(int64_t n, const float* __restrict__ x, float* __
     float s = 0.0f;
     for (int64_t d = 0; d < dim; ++d) s += expf(xr[d * inner] - m);
     if (log) {
-      float shift = m + logf(s);
-      for (int64_t d = 0; d < dim; ++d) yr[d * inner] = xr[d * inner] - shift;
+      // (x - m) first, as PyTorch: it is exact for x near m, where y is small and m + log(s)
+      // would round at the magnitude of m.
+      float logS = logf(s);
+      for (int64_t d = 0; d < dim; ++d) yr[d * inner] = (xr[d * inner] - m) - logS;
     } else {
       float r = 1.0f / s;
       for (int64_t d = 0; d < dim; ++d) yr[d * inner] = expf(xr[d * inner] - m) * r;
