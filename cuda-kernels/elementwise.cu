@@ -2,8 +2,8 @@
 // {add, sub, mul, div}, the scalar forms y = x (op) s, and the one backward that needs all three
 // operands, the divisor's gradient -g*a/b^2.
 // Shapes: y is contiguous in the broadcast shape; a and b are read through per-dim element
-// strides that are 0 on broadcast dims. The Java side coalesces dims and pads them to exactly
-// ELEMENTWISE_DIMS (leading size-1 dims), so one signature serves every rank.
+// strides that are 0 on broadcast dims. The Java side (StridedLoop) coalesces dims and pads them
+// to exactly 6 with leading size-1 dims, so one signature serves every rank.
 // Thread mapping: one item per output value. Same-shape operands take the flat kernels, which do
 // no index math at all.
 #include "plugkit/portable.cuh"

@@ -2,7 +2,7 @@
 // chunk, split and their backwards, and the gather that brings non-adjacent reduced dims
 // together before a reduction.
 // dst[sum_d c_d * dstStride_d] = src[sum_d c_d * srcStride_d] for every coordinate c of a
-// box of up to LAYOUT_DIMS = 6 dims (innermost last). The Java side drops size-1 dims, merges
+// box of up to 6 dims (innermost last). The Java side (StridedLoop) drops size-1 dims, merges
 // dims that are contiguous in both operands and pads to 6 with leading size-1 dims; a box of
 // more than 6 dims after coalescing is covered by several launches. Sizes and strides travel
 // as scalar arguments, so a launch needs no host-to-device upload of metadata.
