@@ -10,3 +10,21 @@ PK_KERNEL void relu_forward(int64_t n, const float* x, float* y) {
 PK_KERNEL void relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
   PK_FOR(i, n) { dx[i] = x[i] > 0.0f ? dy[i] : 0.0f; }
 }
+
+PK_KERNEL void sigmoid_forward(int64_t n, const float* x, float* y) {
+  PK_FOR(i, n) { y[i] = pk_sigmoid(x[i]); }
+}
+
+// From the saved output: dsigmoid/dx = y * (1 - y).
+PK_KERNEL void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx) {
+  PK_FOR(i, n) { dx[i] = dy[i] * y[i] * (1.0f - y[i]); }
+}
+
+PK_KERNEL void tanh_forward(int64_t n, const float* x, float* y) {
+  PK_FOR(i, n) { y[i] = tanhf(x[i]); }
+}
+
+// From the saved output: dtanh/dx = 1 - y^2.
+PK_KERNEL void tanh_backward(int64_t n, const float* y, const float* dy, float* dx) {
+  PK_FOR(i, n) { dx[i] = dy[i] * (1.0f - y[i] * y[i]); }
+}

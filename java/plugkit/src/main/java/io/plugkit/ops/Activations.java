@@ -10,6 +10,10 @@ import io.plugkit.driver.Kernel;
 public final class Activations {
   static final Kernel RELU_FORWARD = Kernel.of("relu_forward", PTR, PTR);
   static final Kernel RELU_BACKWARD = Kernel.of("relu_backward", PTR, PTR, PTR);
+  static final Kernel SIGMOID_FORWARD = Kernel.of("sigmoid_forward", PTR, PTR);
+  static final Kernel SIGMOID_BACKWARD = Kernel.of("sigmoid_backward", PTR, PTR, PTR);
+  static final Kernel TANH_FORWARD = Kernel.of("tanh_forward", PTR, PTR);
+  static final Kernel TANH_BACKWARD = Kernel.of("tanh_backward", PTR, PTR, PTR);
 
   private Activations() {}
 
@@ -21,6 +25,24 @@ public final class Activations {
     return Autograd.record("relu", y, g -> {
       Tensor dx = Tensor.emptyLike(x);
       x.driver().launch(RELU_BACKWARD, x.numel(), x.address(), g.address(), dx.address());
+      return new Tensor[] {dx};
+    }, x);
+  }
+
+  /** 1 / (1 + exp(-x)); the backward uses the saved output: dx = dy * y * (1 - y). */
+  public static Tensor sigmoid(Tensor x) { return fromOutput("sigmoid", x, SIGMOID_FORWARD, SIGMOID_BACKWARD); }
+
+  /** tanh(x); the backward uses the saved output: dx = dy * (1 - y^2). */
+  public static Tensor tanh(Tensor x) { return fromOutput("tanh", x, TANH_FORWARD, TANH_BACKWARD); }
+
+  /** An activation whose derivative is a function of its output (kernel: y, dy -> dx). */
+  private static Tensor fromOutput(String op, Tensor x, Kernel forward, Kernel backward) {
+    Checks.tensor(x, "x");
+    Tensor y = Tensor.emptyLike(x);
+    x.driver().launch(forward, x.numel(), x.address(), y.address());
+    return Autograd.record(op, y, g -> {
+      Tensor dx = Tensor.emptyLike(x);
+      x.driver().launch(backward, x.numel(), y.address(), g.address(), dx.address());
       return new Tensor[] {dx};
     }, x);
   }

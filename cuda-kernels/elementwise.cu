@@ -1,0 +1,89 @@
+// Elementwise binary arithmetic with NumPy/PyTorch broadcasting: y = a (op) b for op in
+// {add, sub, mul, div}, the scalar forms y = x (op) s, and the one backward that needs all three
+// operands, the divisor's gradient -g*a/b^2.
+// Shapes: y is contiguous in the broadcast shape; a and b are read through per-dim element
+// strides that are 0 on broadcast dims. The Java side (StridedLoop) coalesces dims and pads them
+// to exactly 6 with leading size-1 dims, so one signature serves every rank.
+// Thread mapping: one item per output value. Same-shape operands take the flat kernels, which do
+// no index math at all.
+#include "plugkit/portable.cuh"
+
+// Op codes, shared with io.plugkit.ops.Elementwise.
+#define ELEMENTWISE_ADD 0
+#define ELEMENTWISE_SUB 1
+#define ELEMENTWISE_MUL 2
+#define ELEMENTWISE_DIV 3
+
+PK_INLINE float elementwise_apply(int op, float a, float b) {
+  switch (op) {
+    case ELEMENTWISE_ADD: return a + b;
+    case ELEMENTWISE_SUB: return a - b;
+    case ELEMENTWISE_MUL: return a * b;
+    default: return a / b;
+  }
+}
+
+// Offsets of output item i in two strided operands; dims are innermost-last and size-1 padding
+// dims are skipped (a uniform branch on the GPU, and it saves a 64-bit division).
+PK_INLINE void elementwise_offsets(int64_t i, const int64_t* size, const int64_t* strideA,
+                                   const int64_t* strideB, int64_t* offA, int64_t* offB) {
+  int64_t oa = 0, ob = 0;
+  for (int d = 5; d >= 0; --d) {
+    if (size[d] == 1) continue;
+    int64_t c = i % size[d];
+    i /= size[d];
+    oa += c * strideA[d];
+    ob += c * strideB[d];
+  }
+  *offA = oa;
+  *offB = ob;
+}
+
+PK_KERNEL void elementwise_binary_flat(int64_t n, int op, const float* __restrict__ a,
+                                       const float* __restrict__ b, float* __restrict__ y) {
+  PK_FOR(i, n) { y[i] = elementwise_apply(op, a[i], b[i]); }
+}
+
+PK_KERNEL void elementwise_binary(int64_t n, int op, const float* __restrict__ a,
+                                  const float* __restrict__ b, float* __restrict__ y,
+                                  int64_t size0, int64_t size1, int64_t size2, int64_t size3,
+                                  int64_t size4, int64_t size5,
+                                  int64_t strideA0, int64_t strideA1, int64_t strideA2,
+                                  int64_t strideA3, int64_t strideA4, int64_t strideA5,
+                                  int64_t strideB0, int64_t strideB1, int64_t strideB2,
+                                  int64_t strideB3, int64_t strideB4, int64_t strideB5) {
+  const int64_t size[6] = {size0, size1, size2, size3, size4, size5};
+  const int64_t strideA[6] = {strideA0, strideA1, strideA2, strideA3, strideA4, strideA5};
+  const int64_t strideB[6] = {strideB0, strideB1, strideB2, strideB3, strideB4, strideB5};
+  PK_FOR(i, n) {
+    int64_t oa, ob;
+    elementwise_offsets(i, size, strideA, strideB, &oa, &ob);
+    y[i] = elementwise_apply(op, a[oa], b[ob]);
+  }
+}
+
+PK_KERNEL void elementwise_scalar(int64_t n, int op, const float* __restrict__ x, float* __restrict__ y,
+                                  float s) {
+  PK_FOR(i, n) { y[i] = elementwise_apply(op, x[i], s); }
+}
+
+// d(a/b)/db = -a/b^2, evaluated as PyTorch does: -g * a / (b * b). g is contiguous in the
+// broadcast shape; db is in that shape too and the caller sums it down to b's shape.
+PK_KERNEL void elementwise_div_grad_b(int64_t n, const float* __restrict__ g, const float* __restrict__ a,
+                                      const float* __restrict__ b, float* __restrict__ db,
+                                      int64_t size0, int64_t size1, int64_t size2, int64_t size3,
+                                      int64_t size4, int64_t size5,
+                                      int64_t strideA0, int64_t strideA1, int64_t strideA2,
+                                      int64_t strideA3, int64_t strideA4, int64_t strideA5,
+                                      int64_t strideB0, int64_t strideB1, int64_t strideB2,
+                                      int64_t strideB3, int64_t strideB4, int64_t strideB5) {
+  const int64_t size[6] = {size0, size1, size2, size3, size4, size5};
+  const int64_t strideA[6] = {strideA0, strideA1, strideA2, strideA3, strideA4, strideA5};
+  const int64_t strideB[6] = {strideB0, strideB1, strideB2, strideB3, strideB4, strideB5};
+  PK_FOR(i, n) {
+    int64_t oa, ob;
+    elementwise_offsets(i, size, strideA, strideB, &oa, &ob);
+    float bv = b[ob];
+    db[i] = -g[i] * a[oa] / (bv * bv);
+  }
+}
