@@ -92,9 +92,11 @@ PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, in
   }
 }
 #else
-// Host: one OpenMP item per plane; double accumulation keeps long planes accurate.
+// Host: one OpenMP item per plane; double accumulation keeps long planes accurate. An item here
+// is a whole plane, so the parallel threshold counts pixels, not items (PK_FOR counts items).
 PK_KERNEL void global_avg_pool2d_forward(int64_t n, const float* x, float* y, int64_t planeSize) {
-  PK_FOR(p, n) {
+  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
+  for (int64_t p = 0; p < n; ++p) {
     const float* plane = x + p * planeSize;
     double sum = 0.0;
     for (int64_t i = 0; i < planeSize; ++i) sum += plane[i];
@@ -104,7 +106,8 @@ PK_KERNEL void global_avg_pool2d_forward(int64_t n, const float* x, float* y, in
 
 PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices,
                                          int64_t planeSize) {
-  PK_FOR(p, n) {
+  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
+  for (int64_t p = 0; p < n; ++p) {
     const float* plane = x + p * planeSize;
     float best = -INFINITY;
     int64_t bestI = planeSize;

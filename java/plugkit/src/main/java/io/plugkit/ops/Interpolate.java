@@ -44,9 +44,10 @@ public final class Interpolate {
    * max((dst + 0.5) * step - 0.5, 0), between pixels floor(src) and the next (clamped); same size
    * copies. The gradient of x sums each output's gradient into the pixels it read, by weight.
    */
-  public static Tensor interpolate(Tensor x, InterpolateOptions o) {
+  public static Tensor interpolate(Tensor x, InterpolateOptions options) {
     PoolGeometry.checkImages(x, "x");
-    if (o == null) throw new IllegalArgumentException("o: expected interpolate options but got null");
+    if (options == null) throw new IllegalArgumentException("options: expected interpolate options but got null");
+    InterpolateOptions o = options;
     boolean nearest = o.mode() == Mode.NEAREST;
     if (nearest && o.alignCorners()) {
       throw new IllegalArgumentException("alignCorners: expected false with mode NEAREST (PyTorch allows it only for the"

@@ -90,18 +90,19 @@ public final class Pooling {
    * Max pooling: [N, C, H, W] -> [N, C, outH, outW] (output size in the class comment); window
    * taps at {@code oh * strideH - padH + ki * dilationH}, likewise for columns.
    */
-  public static Tensor maxPool2d(Tensor x, MaxPool2dOptions o) {
-    MaxPoolResult r = maxPool2dWithIndices(x, o);
+  public static Tensor maxPool2d(Tensor x, MaxPool2dOptions options) {
+    MaxPoolResult r = maxPool2dWithIndices(x, options);
     if (!Autograd.needsGrad(x)) r.indices().close();
     return r.output();
   }
 
   /** {@link #maxPool2d(Tensor, MaxPool2dOptions)} that also returns the argmax (return_indices=True). */
-  public static MaxPoolResult maxPool2dWithIndices(Tensor x, MaxPool2dOptions o) {
+  public static MaxPoolResult maxPool2dWithIndices(Tensor x, MaxPool2dOptions options) {
     PoolGeometry.checkImages(x, "x");
-    if (o == null) throw new IllegalArgumentException("o: expected max pooling options but got null");
+    if (options == null) throw new IllegalArgumentException("options: expected max pooling options but got null");
     int height = x.dim(2);
     int width = x.dim(3);
+    MaxPool2dOptions o = options;
     long outH = PoolGeometry.outputSize(height, o.kernelH(), o.padH(), o.strideH(), o.dilationH(), o.ceilMode());
     long outW = PoolGeometry.outputSize(width, o.kernelW(), o.padW(), o.strideW(), o.dilationW(), o.ceilMode());
     PoolGeometry.checkOutput(x, "x", outH, outW);
@@ -128,11 +129,12 @@ public final class Pooling {
    * {@code countIncludePad} by its size clipped to the padded input, else by its count of input
    * pixels.
    */
-  public static Tensor avgPool2d(Tensor x, AvgPool2dOptions o) {
+  public static Tensor avgPool2d(Tensor x, AvgPool2dOptions options) {
     PoolGeometry.checkImages(x, "x");
-    if (o == null) throw new IllegalArgumentException("o: expected average pooling options but got null");
+    if (options == null) throw new IllegalArgumentException("options: expected average pooling options but got null");
     int height = x.dim(2);
     int width = x.dim(3);
+    AvgPool2dOptions o = options;
     long outH = PoolGeometry.outputSize(height, o.kernelH(), o.padH(), o.strideH(), 1, o.ceilMode());
     long outW = PoolGeometry.outputSize(width, o.kernelW(), o.padW(), o.strideW(), 1, o.ceilMode());
     PoolGeometry.checkOutput(x, "x", outH, outW);

@@ -143,7 +143,7 @@ class InterpolateTest {
       Tensor longs = Tensor.empty(d, DType.I64, Shape.of(1, 1, 4, 4));
       for (Tensor bad : new Tensor[] {null, rank3, empty, longs}) assertRejects("x", () -> Interpolate.interpolate(bad, up));
       Tensor x = Tensor.zeros(d, 1, 1, 3, 5);
-      assertRejects("o", () -> Interpolate.interpolate(x, null));
+      assertRejects("options", () -> Interpolate.interpolate(x, null));
       assertRejects("alignCorners", () -> Interpolate.interpolate(x, up.alignCorners(true)));
       // floor(3 * 0.3) = 0 rows.
       assertRejects("scaleH", () -> Interpolate.interpolate(x, InterpolateOptions.scale(0.3, 1)));

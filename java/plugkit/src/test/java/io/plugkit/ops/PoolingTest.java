@@ -293,8 +293,8 @@ class PoolingTest {
         assertRejects("x", () -> Pooling.globalMaxPool2d(bad));
       }
       Tensor x = Tensor.zeros(d, 1, 1, 4, 4);
-      assertRejects("o", () -> Pooling.maxPool2d(x, (MaxPool2dOptions) null));
-      assertRejects("o", () -> Pooling.avgPool2d(x, (AvgPool2dOptions) null));
+      assertRejects("options", () -> Pooling.maxPool2d(x, (MaxPool2dOptions) null));
+      assertRejects("options", () -> Pooling.avgPool2d(x, (AvgPool2dOptions) null));
     }
   }
 
