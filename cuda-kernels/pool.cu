@@ -166,7 +166,11 @@ PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* 
 
 // One item per input pixel: the windows that can hold pixel (h, w) are those with
 // oh * strideH - padH + ki * dilationH == h for some ki (the adjoint walk of col2im); each sends
-// its gradient here when its argmax is this pixel. Overwrites dx.
+// its gradient here when its argmax is this pixel. A gather rather than a scatter from the
+// outputs: overlapping windows (stride < kernel) would need atomics there, giving sums whose
+// order varies run to run on the GPU; here each pixel sums its windows in a fixed order, the work
+// is the same (at most kernelH * kernelW windows per pixel), and dx needs no zero-fill pass.
+// Overwrites dx.
 PK_KERNEL void max_pool2d_backward(int64_t n, const float* dy, const int64_t* indices, float* dx, int height,
                                    int width, int outH, int outW, int kernelH, int kernelW, int strideH,
                                    int strideW, int padH, int padW, int dilationH, int dilationW) {
