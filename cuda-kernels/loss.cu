@@ -10,9 +10,10 @@
 // and all three are 0 for an ignored row. The reductions are combined from the row sums:
 //   none: (1 - eps) * nll + eps / C * smooth
 //   sum:  (1 - eps) * sum(nll) + eps / C * sum(smooth)
-//   mean: weighted:   ((1 - eps) * sum(nll) + eps / C * sum(smooth)) / sum(wt)
-//         unweighted: (1 - eps) * sum(nll) / sum(wt) + eps / C * sum(smooth) / rows
-// (PyTorch 1.13 divides the unweighted smoothing term by all rows, ignored ones included.)
+//   mean: ((1 - eps) * sum(nll) + eps / C * sum(smooth)) / sum(wt)
+// (sum(wt) is the count of non-ignored rows without weights, which PyTorch 1.13 divides both
+// terms by.) The log-softmax is computed as (z - max) - log(sum(exp(z - max))), never as
+// z - logsumexp, which would lose the digits of a small loss next to large logits.
 //
 // Thread mapping: the row kernels take one work item per row (rows = N * S); with S = 1 a warp
 // reads C-strided rows, which is uncoalesced but fine for classification's small C. The column
@@ -45,11 +46,11 @@ PK_KERNEL void cross_entropy_forward(int64_t n, const float* logits, const int64
       for (int64_t c = 1; c < C; ++c) m = fmaxf(m, z[c * S]);
       float sumExp = 0.0f;
       for (int64_t c = 0; c < C; ++c) sumExp += expf(z[c * S] - m);
-      const float lse = m + logf(sumExp);
+      const float logSum = logf(sumExp);
       wt = loss_class_weight(weight, t);
-      nll = -wt * (z[t * S] - lse);
+      nll = -wt * ((z[t * S] - m) - logSum);
       if (labelSmoothing != 0.0f) {
-        for (int64_t c = 0; c < C; ++c) smooth -= loss_class_weight(weight, c) * (z[c * S] - lse);
+        for (int64_t c = 0; c < C; ++c) smooth -= loss_class_weight(weight, c) * ((z[c * S] - m) - logSum);
       }
     }
     rowStats[3 * r] = nll;
@@ -92,30 +93,21 @@ PK_KERNEL void loss_column_sums(int64_t n, int64_t rows, int cols, const float* 
 }
 #endif
 
-// Scales of the nll and smooth terms for a reduction, from the row sums {nll, smooth, wt}.
-PK_INLINE void loss_ce_scales(const float* sums, int reduction, int weighted, int64_t rows,
-                              float* nllScale, float* smoothScale) {
-  if (reduction != LOSS_REDUCTION_MEAN) {
-    *nllScale = 1.0f;
-    *smoothScale = 1.0f;
-  } else {
-    *nllScale = 1.0f / sums[2];
-    *smoothScale = weighted ? 1.0f / sums[2] : 1.0f / (float)rows;
-  }
+// The factor of a reduction from the row sums {nll, smooth, wt}: 1 / sum(wt) for mean, else 1.
+PK_INLINE float loss_ce_scale(const float* sums, int reduction) {
+  return reduction == LOSS_REDUCTION_MEAN ? 1.0f / sums[2] : 1.0f;
 }
 
 // The scalar loss (mean or sum) from the row sums. One work item.
-PK_KERNEL void cross_entropy_reduce(int64_t n, const float* sums, int64_t rows, int reduction, int weighted,
-                                    float labelSmoothing, int64_t C, float* loss) {
+PK_KERNEL void cross_entropy_reduce(int64_t n, const float* sums, int reduction, float labelSmoothing, int64_t C,
+                                    float* loss) {
   PK_FOR(i, n) {
-    float a, b;
-    loss_ce_scales(sums, reduction, weighted, rows, &a, &b);
-    loss[i] = (1.0f - labelSmoothing) * sums[0] * a + labelSmoothing / (float)C * sums[1] * b;
+    loss[i] = loss_ce_scale(sums, reduction) * ((1.0f - labelSmoothing) * sums[0] + labelSmoothing / (float)C * sums[1]);
   }
 }
 
-// dlogits for one row: g * ((1-eps) * a * w_t * (p_j - [j == t]) + eps/C * b * (W * p_j - w_j)),
-// W = sum_c w_c, a and b the reduction scales; g = gradOut[r * gradStride] (stride 0: scalar).
+// dlogits for one row: g * a * ((1-eps) * w_t * (p_j - [j == t]) + eps/C * (W * p_j - w_j)),
+// W = sum_c w_c, a the reduction scale; g = gradOut[r * gradStride] (stride 0: scalar).
 PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int64_t* target,
                                       const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                       float labelSmoothing, const float* sums, int reduction,
@@ -128,9 +120,7 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
     if (t == ignoreIndex) {
       for (int64_t c = 0; c < C; ++c) dz[c * S] = 0.0f;
     } else {
-      float a, b;
-      loss_ce_scales(sums, reduction, weight != 0, n, &a, &b);
-      const float g = gradOut[r * gradStride];
+      const float g = gradOut[r * gradStride] * loss_ce_scale(sums, reduction);
       float m = z[0];
       for (int64_t c = 1; c < C; ++c) m = fmaxf(m, z[c * S]);
       float sumExp = 0.0f, totalWeight = 0.0f;
@@ -138,8 +128,8 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
         sumExp += expf(z[c * S] - m);
         totalWeight += loss_class_weight(weight, c);
       }
-      const float nllCoef = g * (1.0f - labelSmoothing) * a * loss_class_weight(weight, t);
-      const float smoothCoef = g * labelSmoothing / (float)C * b;
+      const float nllCoef = g * (1.0f - labelSmoothing) * loss_class_weight(weight, t);
+      const float smoothCoef = g * labelSmoothing / (float)C;
       for (int64_t c = 0; c < C; ++c) {
         const float p = expf(z[c * S] - m) / sumExp;
         const float d = nllCoef * (p - (c == t ? 1.0f : 0.0f))

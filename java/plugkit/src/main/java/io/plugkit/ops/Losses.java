@@ -23,7 +23,7 @@ public final class Losses {
 
   static final Kernel CROSS_ENTROPY_FORWARD =
       Kernel.of("cross_entropy_forward", PTR, PTR, PTR, I64, I64, I64, F32, PTR, PTR);
-  static final Kernel CROSS_ENTROPY_REDUCE = Kernel.of("cross_entropy_reduce", PTR, I64, I32, I32, F32, I64, PTR);
+  static final Kernel CROSS_ENTROPY_REDUCE = Kernel.of("cross_entropy_reduce", PTR, I32, F32, I64, PTR);
   static final Kernel CROSS_ENTROPY_BACKWARD =
       Kernel.of("cross_entropy_backward", PTR, PTR, PTR, I64, I64, I64, F32, PTR, I32, PTR, I64, PTR);
   static final Kernel COLUMN_SUMS = Kernel.withBlock("loss_column_sums", SUM_BLOCK, I64, I32, PTR, F32, PTR);
@@ -65,10 +65,9 @@ public final class Losses {
    * <p>Shapes: logits [N, C] or [N, C, d1, ..., dk]; target I64 [N] or [N, d1, ..., dk] holding a
    * class in [0, C) or {@code ignoreIndex}. Output: [] for MEAN and SUM, the target's shape for
    * NONE. Per element with target t and smoothing e: {@code (1 - e) * w[t] * -logp[t] + e / C *
-   * sum_c w[c] * -logp[c]}. MEAN divides by the sum of w[t] over non-ignored elements (their
-   * count without weights; without weights PyTorch divides the smoothing term by all elements,
-   * ignored ones included, and so does this op). All targets ignored gives NaN for MEAN, as in
-   * PyTorch. Gradient: logits only.
+   * sum_c w[c] * -logp[c]}, 0 where t is ignoreIndex. MEAN divides the sum by the sum of w[t] over
+   * non-ignored elements (their count without weights). All targets ignored gives NaN for MEAN,
+   * as in PyTorch. Gradient: logits only.
    *
    * <p>The targets are validated on the host before any kernel runs, which copies them from the
    * device (a small device-to-host copy of N * d1 * ... * dk longs, synchronous on CUDA).
@@ -106,8 +105,7 @@ public final class Losses {
         options.ignoreIndex(), smoothing, rowStats.address(), reduction == Reduction.NONE ? out.address() : 0L);
     if (sums != null) {
       driver.launch(COLUMN_SUMS, SUM_BLOCK, rows, 3, rowStats.address(), 1f, sums.address());
-      driver.launch(CROSS_ENTROPY_REDUCE, 1, sums.address(), rows, reduction.ordinal(), weight == null ? 0 : 1, smoothing,
-          (long) classes, out.address());
+      driver.launch(CROSS_ENTROPY_REDUCE, 1, sums.address(), reduction.ordinal(), smoothing, (long) classes, out.address());
     }
     rowStats.close();
     return Autograd.record("cross_entropy", out, g -> {
