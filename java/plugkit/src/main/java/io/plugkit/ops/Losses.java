@@ -18,7 +18,10 @@ import java.util.Arrays;
  * {@code []}), as in PyTorch; {@link Reduction#NONE} keeps one value per element or row.
  */
 public final class Losses {
-  /** Block size of loss_column_sums on the GPU: it runs as one block of this many threads. */
+  /**
+   * Block size of loss_column_sums on the GPU; it is always launched with n = SUM_BLOCK work items,
+   * that is one block, because its shared-memory reduction writes the sums from block 0 alone.
+   */
   private static final int SUM_BLOCK = 256;
 
   static final Kernel CROSS_ENTROPY_FORWARD =
@@ -96,12 +99,11 @@ public final class Losses {
     Reduction reduction = options.reduction();
     long rows = target.numel();
     long spatial = rows == 0 ? 1 : rows / logits.dim(0);
-    long weightAddress = weight == null ? 0L : weight.address();
     Tensor rowStats = Tensor.emptyLike(logits, Shape.of(Math.toIntExact(rows), 3));
     Tensor out = reduction == Reduction.NONE ? Tensor.emptyLike(logits, target.shape()) : Tensor.emptyLike(logits, Shape.of());
     Tensor sums = reduction == Reduction.NONE ? null : Tensor.emptyLike(logits, Shape.of(3));
     var driver = logits.driver();
-    driver.launch(CROSS_ENTROPY_FORWARD, rows, logits.address(), target.address(), weightAddress, (long) classes, spatial,
+    driver.launch(CROSS_ENTROPY_FORWARD, rows, logits.address(), target.address(), address(weight), (long) classes, spatial,
         options.ignoreIndex(), smoothing, rowStats.address(), reduction == Reduction.NONE ? out.address() : 0L);
     if (sums != null) {
       driver.launch(COLUMN_SUMS, SUM_BLOCK, rows, 3, rowStats.address(), 1f, sums.address());
@@ -110,12 +112,15 @@ public final class Losses {
     rowStats.close();
     return Autograd.record("cross_entropy", out, g -> {
       Tensor dlogits = Tensor.emptyLike(logits);
-      driver.launch(CROSS_ENTROPY_BACKWARD, rows, logits.address(), target.address(), weightAddress, (long) classes,
-          spatial, options.ignoreIndex(), smoothing, sums == null ? 0L : sums.address(), reduction.ordinal(),
+      driver.launch(CROSS_ENTROPY_BACKWARD, rows, logits.address(), target.address(), address(weight), (long) classes,
+          spatial, options.ignoreIndex(), smoothing, address(sums), reduction.ordinal(),
           g.address(), reduction == Reduction.NONE ? 1L : 0L, dlogits.address());
       return new Tensor[] {dlogits};
     }, logits);
   }
+
+  /** The address of an optional tensor (0 for none); throws when it was freed meanwhile. */
+  private static long address(Tensor t) { return t == null ? 0L : t.address(); }
 
   private static void checkTarget(Tensor logits, Tensor target) {
     if (target == null) throw new IllegalArgumentException("target: expected a tensor but got null");
@@ -184,7 +189,7 @@ public final class Losses {
       Tensor dx = input.requiresGrad() ? Tensor.emptyLike(input) : null;
       Tensor dy = target.requiresGrad() ? Tensor.emptyLike(target) : null;
       driver.launch(MSE_BACKWARD, n, input.address(), target.address(), g.address(), reduction == Reduction.NONE ? 1L : 0L,
-          reduction == Reduction.NONE ? 1f : scale, dx == null ? 0L : dx.address(), dy == null ? 0L : dy.address());
+          scale, address(dx), address(dy));
       return new Tensor[] {dx, dy};
     }, input, target);
   }
