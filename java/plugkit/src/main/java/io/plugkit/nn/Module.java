@@ -220,7 +220,7 @@ public abstract class Module {
   }
 
   /** Sets training mode on this module and its descendants; returns this. */
-  public Module train(boolean on) {
+  public final Module train(boolean on) {
     training = on;
     for (Module c : children.values()) c.train(on);
     return this;
