@@ -61,7 +61,7 @@ PK_KERNEL void cross_entropy_forward(int64_t n, const float* logits, const int64
 }
 
 #if PK_GPU
-// sums[c] = scale * sum_r v[r * cols + c] for c < cols <= 4. One block (n = LOSS_BLOCK).
+// sums[c] = scale * sum_r v[r * cols + c] for c < cols <= 4. One work item (n = 1), so one block.
 PK_KERNEL void loss_column_sums(int64_t n, int64_t rows, int cols, const float* v, float scale, float* sums) {
   __shared__ float partial[4][LOSS_BLOCK];
   const int tid = threadIdx.x;
@@ -80,8 +80,7 @@ PK_KERNEL void loss_column_sums(int64_t n, int64_t rows, int cols, const float* 
   if (tid < cols) sums[tid] = scale * partial[tid][0];
 }
 #else
-// Host: the LOSS_BLOCK work items of the GPU variant collapse into one OpenMP reduction per
-// column, accumulated in double.
+// Host: one OpenMP reduction per column, accumulated in double.
 PK_KERNEL void loss_column_sums(int64_t n, int64_t rows, int cols, const float* v, float scale, float* sums) {
   (void)n;
   for (int c = 0; c < cols; ++c) {

@@ -18,10 +18,7 @@ import java.util.Arrays;
  * {@code []}), as in PyTorch; {@link Reduction#NONE} keeps one value per element or row.
  */
 public final class Losses {
-  /**
-   * Block size of loss_column_sums on the GPU; it is always launched with n = SUM_BLOCK work items,
-   * that is one block, because its shared-memory reduction writes the sums from block 0 alone.
-   */
+  /** Block size of loss_column_sums on the GPU; it runs one work item (n = 1), i.e. one block. */
   private static final int SUM_BLOCK = 256;
 
   static final Kernel CROSS_ENTROPY_FORWARD =
@@ -106,7 +103,7 @@ public final class Losses {
     driver.launch(CROSS_ENTROPY_FORWARD, rows, logits.address(), target.address(), address(weight), (long) classes, spatial,
         options.ignoreIndex(), smoothing, rowStats.address(), reduction == Reduction.NONE ? out.address() : 0L);
     if (sums != null) {
-      driver.launch(COLUMN_SUMS, SUM_BLOCK, rows, 3, rowStats.address(), 1f, sums.address());
+      driver.launch(COLUMN_SUMS, 1, rows, 3, rowStats.address(), 1f, sums.address());
       driver.launch(CROSS_ENTROPY_REDUCE, 1, sums.address(), reduction.ordinal(), smoothing, (long) classes, out.address());
     }
     rowStats.close();
@@ -182,7 +179,7 @@ public final class Losses {
       Tensor squares = Tensor.emptyLike(input);
       driver.launch(MSE_FORWARD, n, input.address(), target.address(), squares.address());
       out = Tensor.emptyLike(input, Shape.of());
-      driver.launch(COLUMN_SUMS, SUM_BLOCK, n, 1, squares.address(), scale, out.address());
+      driver.launch(COLUMN_SUMS, 1, n, 1, squares.address(), scale, out.address());
       squares.close();
     }
     return Autograd.record("mse", out, g -> {
