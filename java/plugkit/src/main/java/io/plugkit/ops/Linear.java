@@ -37,7 +37,7 @@ public final class Linear {
     yDims[yDims.length - 1] = out;
     Tensor y = Tensor.empty(x.device(), yDims);
     Driver d = x.driver();
-    gemm(d, false, true, rows, out, in, x.address(), 0, weight.address(), 0, 0f, y.address(), 0, 1);
+    gemm(d, false, true, rows, out, in, x.address(), 0, weight.address(), 0, 0f, y.address(), 0);
     if (bias != null) Conv.addBias(y, bias, out, 1);
     return Autograd.record("linear", y, g -> {
       Tensor dx = null;
@@ -45,16 +45,16 @@ public final class Linear {
       Tensor db = null;
       if (x.requiresGrad()) { // dx [rows, in] = dy [rows, out] x W [out, in]
         dx = Tensor.emptyLike(x);
-        gemm(d, false, false, rows, in, out, g.address(), 0, weight.address(), 0, 0f, dx.address(), 0, 1);
+        gemm(d, false, false, rows, in, out, g.address(), 0, weight.address(), 0, 0f, dx.address(), 0);
       }
       if (weight.requiresGrad()) { // dW [out, in] = dy^T [out, rows] x x [rows, in]
         dw = Tensor.emptyLike(weight);
-        gemm(d, true, false, out, in, rows, g.address(), 0, x.address(), 0, 0f, dw.address(), 0, 1);
+        gemm(d, true, false, out, in, rows, g.address(), 0, x.address(), 0, 0f, dw.address(), 0);
       }
       if (bias != null && bias.requiresGrad()) { // db [1, out] = ones [1, rows] x dy [rows, out]: column sums
         db = Tensor.emptyLike(bias);
         try (Tensor ones = Tensor.ones(x.device(), rows)) {
-          gemm(d, false, false, 1, out, rows, ones.address(), 0, g.address(), 0, 0f, db.address(), 0, 1);
+          gemm(d, false, false, 1, out, rows, ones.address(), 0, g.address(), 0, 0f, db.address(), 0);
         }
       }
       return new Tensor[] {dx, dw, db};
@@ -134,7 +134,7 @@ public final class Linear {
     if (!cInjective) {
       c.fill(0f);
       for (int i = 0; i < count; i++) {
-        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 1f, c.address(), cIndex[i] * cSize, 1);
+        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 1f, c.address(), cIndex[i] * cSize);
       }
       return;
     }
@@ -144,10 +144,10 @@ public final class Linear {
     if (sa >= 0 && sb >= 0 && sc >= 0) {
       if (count == 0) return;
       stridedGemm(d, transA, transB, m, n, k, a + 4L * aIndex[0] * aSize, sa * aSize, b + 4L * bIndex[0] * bSize,
-          sb * bSize, c.address() + 4L * cIndex[0] * cSize, sc * cSize, count);
+          sb * bSize, 0f, c.address() + 4L * cIndex[0] * cSize, sc * cSize, count);
     } else {
       for (int i = 0; i < count; i++) {
-        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 0f, c.address(), cIndex[i] * cSize, 1);
+        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 0f, c.address(), cIndex[i] * cSize);
       }
     }
   }
@@ -160,19 +160,15 @@ public final class Linear {
     return s;
   }
 
-  /** One row-major GEMM on contiguous matrices at element offsets; ld = row length (at least 1, as BLAS requires). */
+  /** One GEMM of contiguous row-major matrices at element offsets from a, b and c. */
   private static void gemm(Driver d, boolean transA, boolean transB, int m, int n, int k, long a, long aOffset, long b,
-      long bOffset, float beta, long c, long cOffset, int batch) {
-    stridedGemm(d, transA, transB, m, n, k, a + 4L * aOffset, 0, b + 4L * bOffset, 0, c + 4L * cOffset, 0, batch, beta);
+      long bOffset, float beta, long c, long cOffset) {
+    stridedGemm(d, transA, transB, m, n, k, a + 4L * aOffset, 0, b + 4L * bOffset, 0, beta, c + 4L * cOffset, 0, 1);
   }
 
+  /** Leading dimensions are the stored row lengths, at least 1 as BLAS requires (k = 0 or n = 0 is legal). */
   private static void stridedGemm(Driver d, boolean transA, boolean transB, int m, int n, int k, long a, long strideA,
-      long b, long strideB, long c, long strideC, int batch) {
-    stridedGemm(d, transA, transB, m, n, k, a, strideA, b, strideB, c, strideC, batch, 0f);
-  }
-
-  private static void stridedGemm(Driver d, boolean transA, boolean transB, int m, int n, int k, long a, long strideA,
-      long b, long strideB, long c, long strideC, int batch, float beta) {
+      long b, long strideB, float beta, long c, long strideC, int batch) {
     int lda = Math.max(1, transA ? m : k);
     int ldb = Math.max(1, transB ? k : n);
     int ldc = Math.max(1, n);

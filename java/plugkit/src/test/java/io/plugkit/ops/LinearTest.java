@@ -120,6 +120,22 @@ class LinearTest {
     }
   }
 
+  @ParameterizedTest
+  @MethodSource("io.plugkit.testing.TestDevices#all")
+  void matmulOfTwoVectorsIsTheirDotProduct(Device device) {
+    TestDevices.assumeUsable(device);
+    try (Scope s = Scope.open()) {
+      Tensor a = Tensor.of(device, new float[] {1, 2, 3}, 3).requiresGrad(true);
+      Tensor b = Tensor.of(device, new float[] {4, -5, 6}, 3).requiresGrad(true);
+      Tensor y = Linear.matmul(a, b);
+      assertArrayEquals(new int[0], y.dims());
+      assertArrayEquals(new float[] {12f}, y.toArray());
+      y.backward(Tensor.full(device, 2f));
+      assertArrayEquals(new float[] {8, -10, 12}, a.grad().toArray());
+      assertArrayEquals(new float[] {2, 4, 6}, b.grad().toArray());
+    }
+  }
+
   @Test
   void rejectsBadInput() {
     Device cpu = Device.cpu();
