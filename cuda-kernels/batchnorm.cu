@@ -2,30 +2,11 @@
 // Training by Reducing Internal Covariate Shift"), forward and backward, PyTorch semantics.
 // x, y, dy, dx: [batch, channels, spatial] (spatial = product of the dims after the channel, 1
 // for a [N, C] input); every per-channel array (mean, invstd, weight, running stats, sums): [channels].
-// Thread mapping: the per-channel reductions use one block per channel on the GPU (n = channels *
-// 256 threads; the block also strides over channels, so any grid is correct) and one loop
+// Thread mapping: the per-channel reductions use one block per channel on the GPU (n = channels,
+// Kernel.withBlock; the blocks stride over channels, so any grid is correct) and one loop
 // iteration per channel on the host; the elementwise kernels use one item per value.
 #include "plugkit/portable.cuh"
 
-#if PK_GPU
-// Sum of v over the block, returned to every thread (blockDim.x a multiple of 32, at most 1024).
-__device__ float batchnorm_block_sum(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  __syncthreads();  // a previous call may still be reading partial[0]
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (int)(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-    if (lane == 0) partial[0] = v;
-  }
-  __syncthreads();
-  return partial[0];
-}
-#endif
 
 PK_INLINE int64_t batchnorm_index(int64_t j, int64_t c, int channels, int spatial) {
   int64_t b = j / spatial;
@@ -56,13 +37,13 @@ PK_KERNEL void batch_norm_stats(int64_t n, const float* x, float* mean, float* i
   for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
     float sum = 0.0f;
     for (int64_t j = threadIdx.x; j < count; j += blockDim.x) sum += x[batchnorm_index(j, c, channels, spatial)];
-    const float mu = batchnorm_block_sum(sum) / (float)count;
+    const float mu = pk_block_sum(sum) / (float)count;
     float squares = 0.0f;
     for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
       const float d = x[batchnorm_index(j, c, channels, spatial)] - mu;
       squares += d * d;
     }
-    const float var = batchnorm_block_sum(squares) / (float)count;
+    const float var = pk_block_sum(squares) / (float)count;
     if (threadIdx.x == 0) batchnorm_store_stats(c, mu, var, count, mean, invstd, runningMean, runningVar, momentum, eps);
   }
 #else
@@ -115,8 +96,8 @@ PK_KERNEL void batch_norm_backward_reduce(int64_t n, const float* x, const float
       sdy += dy[i];
       sdyx += dy[i] * (x[i] - mu);
     }
-    sdy = batchnorm_block_sum(sdy);
-    sdyx = batchnorm_block_sum(sdyx);
+    sdy = pk_block_sum(sdy);
+    sdyx = pk_block_sum(sdyx);
     if (threadIdx.x == 0) {
       sumDy[c] = sdy;
       sumDyXhat[c] = sdyx * invstd[c];

@@ -67,30 +67,10 @@ PK_KERNEL void conv2d_bias_add(int64_t n, float* y, const float* bias, int chann
   PK_FOR(i, n) { y[i] += bias[(i / spatial) % channels]; }
 }
 
-#if PK_GPU
-// Sum of v over the block; the result is returned to every thread. Works for any blockDim.x that
-// is a multiple of 32 (at most 1024): warp shuffles first, then one warp sums the warp totals.
-__device__ float conv_block_sum(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  __syncthreads();  // a previous call may still be reading partial[0]
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (int)(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-    if (lane == 0) partial[0] = v;
-  }
-  __syncthreads();
-  return partial[0];
-}
-#endif
 
 // dbias[c] = sum of dy over batch and spatial. Overwrites dbias (zeros when batch is 0).
-// GPU: n = channels * 256 threads, so the launcher makes one block of 256 per channel; the block
-// strides over channels too, so any grid size is correct. Threads of a block walk the channel's
+// GPU: n = channels, one block per channel (Kernel.withBlock); the blocks stride over channels,
+// so any grid size is correct. Threads of a block walk the channel's
 // values in order (coalesced within each image) and meet in a block reduction: no atomics, and
 // the sum is deterministic. Host: one channel per loop iteration, summed in double.
 PK_KERNEL void conv2d_bias_grad(int64_t n, const float* dy, float* dbias, int batch, int channels, int spatial) {
@@ -102,7 +82,7 @@ PK_KERNEL void conv2d_bias_grad(int64_t n, const float* dy, float* dbias, int ba
       int64_t b = j / spatial;
       sum += dy[(b * channels + c) * spatial + (j - b * spatial)];
     }
-    sum = conv_block_sum(sum);
+    sum = pk_block_sum(sum);
     if (threadIdx.x == 0) dbias[c] = sum;
   }
 #else

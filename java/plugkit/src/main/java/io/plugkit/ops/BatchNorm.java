@@ -65,7 +65,7 @@ public final class BatchNorm {
     Tensor invstd = Tensor.empty(x.device(), channels);
     if (training) {
       if (count > 0) {
-        d.launch(STATS, (long) channels * STATS.blockSize(), x.address(), mean.address(), invstd.address(),
+        d.launch(STATS, channels, x.address(), mean.address(), invstd.address(),
             address(runningMean), address(runningVar), batch, channels, spatial, momentum, eps);
       }
     } else {
@@ -80,7 +80,7 @@ public final class BatchNorm {
       Tensor sumDy = needSums ? Tensor.empty(x.device(), channels) : null;
       Tensor sumDyXhat = needSums ? Tensor.empty(x.device(), channels) : null;
       if (needSums) {
-        d.launch(BACKWARD_REDUCE, (long) channels * BACKWARD_REDUCE.blockSize(), x.address(), g.address(),
+        d.launch(BACKWARD_REDUCE, channels, x.address(), g.address(),
             mean.address(), invstd.address(), sumDy.address(), sumDyXhat.address(), batch, channels, spatial);
       }
       Tensor dx = null;

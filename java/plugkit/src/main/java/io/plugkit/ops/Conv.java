@@ -113,7 +113,7 @@ public final class Conv {
   /** The bias gradient [channels]: dy viewed as [batch, channels, spatial] summed over batch and spatial. */
   static Tensor biasGrad(Tensor dy, int batch, int channels, int spatial) {
     Tensor db = Tensor.empty(dy.device(), channels);
-    dy.driver().launch(BIAS_GRAD, (long) channels * BIAS_GRAD.blockSize(), dy.address(), db.address(), batch, channels,
+    dy.driver().launch(BIAS_GRAD, channels, dy.address(), db.address(), batch, channels,
         spatial);
     return db;
   }
