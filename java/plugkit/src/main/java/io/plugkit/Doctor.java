@@ -1,9 +1,13 @@
 package io.plugkit;
 
 import io.plugkit.cpu.CpuDriver;
+import io.plugkit.cuda.Cublas;
+import io.plugkit.cuda.CudaLibrary;
+import io.plugkit.cuda.Cudnn;
 import io.plugkit.cuda.LibraryLocator;
 import io.plugkit.driver.Drivers;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -16,9 +20,15 @@ public final class Doctor {
   private static final List<String> VARIABLES = List.of("PLUGKIT_DEVICE", "PLUGKIT_THREADS", "PLUGKIT_OPENBLAS",
       LibraryLocator.LIBS_VARIABLE, "PLUGKIT_CUDA_TF32", "PLUGKIT_CUDA_POOL_KEEP_MB", "PLUGKIT_CUDNN_WORKSPACE_MB",
       "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX");
-  private static final Map<String, List<String>> LIBRARIES = Map.of("libcuda", List.of("libcuda.so.1"), "cuBLAS",
-      List.of("libcublas.so.13", "libcublas.so.12"), "cuBLASLt", List.of("libcublasLt.so.13", "libcublasLt.so.12"),
-      "cuDNN", List.of("libcudnn.so.9"), "NVRTC", List.of("libnvrtc.so.13", "libnvrtc.so.12"));
+  private static final Map<String, List<String>> LIBRARIES = new LinkedHashMap<>();
+
+  static {
+    LIBRARIES.put("libcuda", CudaLibrary.SONAMES);
+    LIBRARIES.put("cuBLAS", Cublas.SONAMES);
+    LIBRARIES.put("cuBLASLt", Cublas.LT_SONAMES);
+    LIBRARIES.put("cuDNN", Cudnn.SONAMES);
+    LIBRARIES.put("NVRTC", Cudnn.NVRTC_SONAMES);
+  }
 
   private Doctor() {}
 
@@ -63,9 +73,9 @@ public final class Doctor {
 
     LibraryLocator locator = LibraryLocator.system();
     sb.append("CUDA library files found (besides whatever the system loader resolves by soname):\n");
-    for (String lib : List.of("libcuda", "cuBLAS", "cuBLASLt", "cuDNN", "NVRTC")) {
-      List<Path> files = locator.files(LIBRARIES.get(lib));
-      sb.append("  ").append(lib).append(": ").append(files.isEmpty() ? "no file in the searched folders" : files.toString())
+    for (Map.Entry<String, List<String>> lib : LIBRARIES.entrySet()) {
+      List<Path> files = locator.files(lib.getValue());
+      sb.append("  ").append(lib.getKey()).append(": ").append(files.isEmpty() ? "no file in the searched folders" : files.toString())
           .append('\n');
     }
     sb.append("Search order: ").append(locator.describeSearch()).append('\n');

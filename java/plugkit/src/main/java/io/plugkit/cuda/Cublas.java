@@ -22,8 +22,8 @@ import java.util.List;
  */
 public final class Cublas {
   /** Sonames, best first. */
-  static final List<String> SONAMES = List.of("libcublas.so.13", "libcublas.so.12");
-  private static final List<String> LT_SONAMES = List.of("libcublasLt.so.13", "libcublasLt.so.12");
+  public static final List<String> SONAMES = List.of("libcublas.so.13", "libcublas.so.12");
+  public static final List<String> LT_SONAMES = List.of("libcublasLt.so.13", "libcublasLt.so.12");
   /** cublasOperation_t. */
   static final int OP_N = 0;
   static final int OP_T = 1;
@@ -65,14 +65,8 @@ public final class Cublas {
 
   /** Loads libcublasLt from {@code dir} when it is there: libcublas needs it at load time. */
   private static void preloadLt(Path dir) {
-    List<LibraryLocator.Candidate> lt = new LibraryLocator(List.of(dir), List.of()).candidates(LT_SONAMES).stream()
-        .filter(c -> !c.bySoname()).toList();
-    if (lt.isEmpty()) return;
-    try {
-      LoadedLibrary.load("cuBLASLt", lt, dir.toString());
-    } catch (UnsupportedFeatureException e) {
-      // libcublas then fails with its own missing-dependency message, which names the real problem
-    }
+    LoadedLibrary.tryLoad("cuBLASLt", new LibraryLocator(List.of(dir), List.of()).candidates(LT_SONAMES).stream()
+        .filter(c -> !c.bySoname()).toList());
   }
 
   public String location() { return lib.location(); }

@@ -280,6 +280,8 @@ public final class CudaDriver implements Driver {
       synchronized (this) {
         state = convolutions;
         if (state == null) {
+          // cuDNN's engines may use cuBLASLt: have it resident (from its own folder) before cuDNN looks for it.
+          loadOrReason(this::cublas);
           convolutions = state = loadOrReason(() -> new CudnnConvolutions(Cudnn.load(locator), workspaceLimit(), allowTf32));
         }
       }

@@ -26,6 +26,7 @@ import java.util.Map;
  * {@code CUDA_SUCCESS} becomes a {@link NativeException} with the driver's error name and text.
  */
 public final class CudaLibrary {
+  public static final List<String> SONAMES = List.of("libcuda.so.1");
   /** The ABI version asked of cuGetProcAddress: CUDA 12.0, whose signatures this class declares. */
   static final int ABI_VERSION = 12000;
   static final int ERROR_OUT_OF_MEMORY = 2;
@@ -127,7 +128,7 @@ public final class CudaLibrary {
           try {
             LibraryLocator locator = LibraryLocator.system();
             state = new CudaLibrary(LoadedLibrary.load("CUDA driver (libcuda)",
-                locator.candidates(List.of("libcuda.so.1")), locator.describeSearch()));
+                locator.candidates(SONAMES), locator.describeSearch()));
           } catch (UnsupportedFeatureException e) {
             state = e.getMessage().substring("unsupported: ".length());
           }

@@ -26,11 +26,12 @@ import java.util.List;
  * so that the dynamic loader finds them already resident.
  */
 public final class Cudnn {
-  static final List<String> SONAMES = List.of("libcudnn.so.9");
+  public static final List<String> SONAMES = List.of("libcudnn.so.9");
   /** In dependency order: each needs only the ones before it. */
   private static final List<String> SUB_LIBRARIES = List.of("libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
       "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
       "libcudnn_adv.so.9");
+  public static final List<String> NVRTC_SONAMES = List.of("libnvrtc.so.13", "libnvrtc.so.12");
   static final int DATA_FLOAT = 0;
   static final int TENSOR_NCHW = 0;
   static final int CROSS_CORRELATION = 1;
@@ -71,6 +72,7 @@ public final class Cudnn {
   private final MethodHandle setStream;
   private final MethodHandle getVersion;
   private final MethodHandle getErrorString;
+  private final MethodHandle getLastErrorString;
   private final MethodHandle createTensor;
   private final MethodHandle setTensor4d;
   private final MethodHandle destroyTensor;
@@ -96,6 +98,9 @@ public final class Cudnn {
     setStream = bind("cudnnSetStream", JAVA_LONG, JAVA_LONG);
     getVersion = LINKER.downcallHandle(lib.require("cudnnGetVersion"), FunctionDescriptor.of(JAVA_LONG));
     getErrorString = LINKER.downcallHandle(lib.require("cudnnGetErrorString"), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    // cuDNN 9 keeps a thread-local text of the last error that says which argument was wrong.
+    getLastErrorString = lib.lookup().find("cudnnGetLastErrorString")
+        .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG))).orElse(null);
     createTensor = bind("cudnnCreateTensorDescriptor", ADDRESS);
     setTensor4d = bind("cudnnSetTensor4dDescriptor", JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
     destroyTensor = bind("cudnnDestroyTensorDescriptor", JAVA_LONG);
@@ -122,24 +127,29 @@ public final class Cudnn {
     backwardFilter = bind("cudnnConvolutionBackwardFilter", run);
   }
 
-  /** Loads cuDNN 9 through the locator, or throws {@link UnsupportedFeatureException} saying where it looked. */
+  /**
+   * Loads cuDNN 9 through the locator, or throws {@link UnsupportedFeatureException} saying where
+   * it looked. NVRTC is loaded first when it can be found: cuDNN's runtime-compiled engines
+   * dlopen it by soname, which fails where it sits in a wheel folder off the loader path.
+   */
   static Cudnn load(LibraryLocator locator) {
+    locator.files(NVRTC_SONAMES).stream().findFirst().ifPresent(file -> LoadedLibrary.tryLoad("NVRTC",
+        List.of(new LibraryLocator.Candidate(file.getFileName().toString(), file))));
     List<String> subLibraries = new ArrayList<>();
     LoadedLibrary lib = LoadedLibrary.load("cuDNN", locator.candidates(SONAMES), locator.describeSearch(),
         dir -> preloadSubLibraries(dir, subLibraries));
     return new Cudnn(lib, subLibraries);
   }
 
+  /** Loads the sub-libraries found in {@code dir}, recording which loaded. */
   private static void preloadSubLibraries(Path dir, List<String> loaded) {
     loaded.clear();
     for (String name : SUB_LIBRARIES) {
       Path file = dir.resolve(name);
-      if (!Files.exists(file)) continue;
-      try {
-        LoadedLibrary.load("cuDNN " + name, List.of(new LibraryLocator.Candidate(name, file)), dir.toString());
+      // One that fails shows up as CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED when cuDNN needs it; describe() lists what loaded.
+      if (Files.exists(file) && LoadedLibrary.tryLoad("cuDNN " + name, List.of(new LibraryLocator.Candidate(name, file)))
+          .isPresent()) {
         loaded.add(name);
-      } catch (UnsupportedFeatureException e) {
-        // cuDNN reports CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED when it needs this one; the Doctor lists what loaded
       }
     }
   }
@@ -154,7 +164,18 @@ public final class Cudnn {
   }
 
   private void check(int status, String call) {
-    if (status != 0) throw new NativeException("cuDNN", call, status, errorName(status), "");
+    if (status != 0) throw new NativeException("cuDNN", call, status, errorName(status), lastError());
+  }
+
+  private String lastError() {
+    if (getLastErrorString == null) return "";
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment text = a.allocate(1024);
+      getLastErrorString.invokeExact(text, 1024L);
+      return text.getString(0);
+    } catch (Throwable t) {
+      throw CudaLibrary.rethrow(t);
+    }
   }
 
   private String errorName(int status) {

@@ -174,11 +174,17 @@ public final class LibraryLocator {
     return out;
   }
 
+  /** The folders that exist, each once (by real path: /lib and /usr/lib are often one folder). */
   private static List<Path> existing(List<Path> candidates) {
     Set<Path> out = new LinkedHashSet<>();
     for (Path p : candidates) {
       Path n = p.toAbsolutePath().normalize();
-      if (Files.isDirectory(n) && !isStubs(n)) out.add(n);
+      if (!Files.isDirectory(n) || isStubs(n)) continue;
+      try {
+        out.add(n.toRealPath());
+      } catch (IOException e) {
+        // vanished between the two checks: nothing to load there
+      }
     }
     return new ArrayList<>(out);
   }

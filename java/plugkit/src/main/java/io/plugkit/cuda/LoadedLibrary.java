@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -55,6 +56,18 @@ public record LoadedLibrary(String label, String location, SymbolLookup lookup) 
         .toList().toString();
     throw new UnsupportedFeatureException(label + " not found: no " + names + " loads; searched " + searched
         + (failures.isEmpty() ? "" : "; files that failed to load: " + failures));
+  }
+
+  /**
+   * Loads the first candidate that loads, for a dependency another library finds by soname
+   * once it is resident; absent when none loads (the dependent library then reports it).
+   */
+  public static Optional<LoadedLibrary> tryLoad(String label, List<LibraryLocator.Candidate> candidates) {
+    try {
+      return Optional.of(load(label, candidates, "given candidates"));
+    } catch (UnsupportedFeatureException e) {
+      return Optional.empty();
+    }
   }
 
   /** The file a loaded soname maps to in this process, or the soname when it cannot be told. */
