@@ -19,9 +19,12 @@ import java.util.function.Supplier;
  * The CUDA target: the kernels of {@code plugkit.fatbin}, cuBLAS for GEMM and cuDNN for
  * convolution, all through FFM. One instance per device, shared by every thread.
  *
- * <p>Threads. Every thread that calls in gets the device's primary context made current, its own
- * stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all its work
- * is ordered on that stream, so threads never serialize on each other. {@link #synchronize()}
+ * <p>Threads. Every platform thread that calls in gets the device's primary context made current,
+ * its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
+ * its work is ordered on that stream, so threads never serialize on each other. These are kept
+ * for the driver's life, so use a bounded thread pool for device work. A virtual thread's calls
+ * run on one of a few lane threads instead (see {@link VirtualThreadLanes}), chosen by its id,
+ * so its work stays in order and the number of streams stays bounded. {@link #synchronize()}
  * waits for the calling thread's stream; {@link #copyToHost} and {@link #copyFromHost} return
  * once the host buffer has been read or written. How memory is shared and freed across threads
  * is {@link DeviceMemory}'s rule: a block first used by another thread's stream waits for its
@@ -57,6 +60,7 @@ public final class CudaDriver implements Driver {
   private final boolean allowTf32;
   private final ConcurrentHashMap<String, Long> functions = new ConcurrentHashMap<>();
   private final ThreadLocal<ThreadStream> streams;
+  private final VirtualThreadLanes lanes;
   private final LibraryLocator locator = LibraryLocator.system();
   private volatile Object cublas;
   private volatile Object convolutions;
@@ -79,12 +83,15 @@ public final class CudaDriver implements Driver {
     if (cu.attribute(CudaLibrary.ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev) == 0) {
       throw new UnsupportedFeatureException("CUDA device " + index + " (" + name + ") has no stream-ordered memory pools");
     }
+    byte[] image = readFatbin();
     this.context = cu.primaryContextRetain(dev);
-    makeCurrent();
     this.memory = new DeviceMemory(cu, cu.defaultMemoryPool(dev), poolKeepBytes(totalMemory));
-    this.module = loadModule(cu);
+    // Set right before the load, with no blocking call between: a virtual thread could change carriers.
+    cu.setCurrentContext(context);
+    this.module = loadModule(cu, image);
     this.allowTf32 = "1".equals(System.getenv("PLUGKIT_CUDA_TF32"));
     this.streams = ThreadLocal.withInitial(() -> new ThreadStream(cu.streamCreate()));
+    this.lanes = new VirtualThreadLanes("plugkit-cuda" + index, VirtualThreadLanes.defaultCount());
   }
 
   /**
@@ -95,12 +102,16 @@ public final class CudaDriver implements Driver {
    */
   public static Driver open(int index) { return new CudaDriver(CudaLibrary.instance(), index); }
 
-  private static long loadModule(CudaLibrary cu) {
+  private static byte[] readFatbin() {
     byte[] image = NativeLoader.readResource(FATBIN);
     if (image == null) {
       throw new UnsupportedFeatureException("the CUDA kernels (" + FATBIN + ") are not on the classpath: this plugkit"
           + " was built without nvcc; build it with `make fatbin` where the CUDA toolkit is installed");
     }
+    return image;
+  }
+
+  private static long loadModule(CudaLibrary cu, byte[] image) {
     try (Arena a = Arena.ofConfined()) {
       MemorySegment copy = a.allocate(image.length, 16); // the driver reads the fatbin header with 16-byte loads
       MemorySegment.copy(image, 0, copy, ValueLayout.JAVA_BYTE, 0, image.length);
@@ -145,14 +156,26 @@ public final class CudaDriver implements Driver {
   @Override public Device device() { return device; }
 
   @Override public long allocate(long bytes) {
+    if (Thread.currentThread().isVirtual()) return lanes.call(() -> allocate(bytes));
     if (bytes < 0) throw new IllegalArgumentException("bytes: expected >= 0 but got " + bytes);
     return memory.allocate(Math.max(bytes, 1), stream());
   }
 
-  @Override public void free(long address, long bytes) { memory.free(address, stream()); }
+  @Override public void free(long address, long bytes) {
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> free(address, bytes));
+      return;
+    }
+    memory.free(address, stream());
+  }
 
   @Override public void copyFromHost(MemorySegment src, long dst, long bytes) {
     requireHostRange("src", src, bytes);
+    if (Thread.currentThread().isVirtual()) {
+      MemorySegment shared = forLane(src);
+      lanes.run(() -> copyFromHost(shared, dst, bytes));
+      return;
+    }
     if (bytes == 0) return;
     ThreadStream ts = stream();
     memory.touch(dst, ts);
@@ -162,11 +185,24 @@ public final class CudaDriver implements Driver {
 
   @Override public void copyToHost(long src, MemorySegment dst, long bytes) {
     requireHostRange("dst", dst, bytes);
+    if (Thread.currentThread().isVirtual()) {
+      MemorySegment shared = forLane(dst);
+      lanes.run(() -> copyToHost(src, shared, bytes));
+      return;
+    }
     if (bytes == 0) return;
     ThreadStream ts = stream();
     memory.touch(src, ts);
     cu.memcpyDtoHAsync(dst, src, bytes, ts.stream);
     cu.streamSynchronize(ts.stream);
+  }
+
+  /**
+   * The same host memory, usable from the lane thread: a confined arena's segment may only be
+   * passed to native code by its owner. The caller waits for the lane, so the memory outlives the use.
+   */
+  private static MemorySegment forLane(MemorySegment host) {
+    return MemorySegment.ofAddress(host.address()).reinterpret(host.byteSize());
   }
 
   private static void requireHostRange(String what, MemorySegment host, long bytes) {
@@ -178,6 +214,10 @@ public final class CudaDriver implements Driver {
 
   @Override public void copy(long src, long dst, long bytes) {
     if (bytes == 0) return;
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> copy(src, dst, bytes));
+      return;
+    }
     ThreadStream ts = stream();
     memory.touch(src, ts);
     memory.touch(dst, ts);
@@ -187,6 +227,10 @@ public final class CudaDriver implements Driver {
   @Override public void launch(Kernel kernel, long n, Object... args) {
     KernelArgs.validate(kernel, n, args);
     if (n == 0) return;
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> launch(kernel, n, args));
+      return;
+    }
     ThreadStream ts = stream();
     for (int i = 0; i < args.length; i++) {
       if (kernel.params().get(i) == ArgKind.PTR) memory.touch((Long) args[i], ts);
@@ -217,6 +261,10 @@ public final class CudaDriver implements Driver {
       throw new IllegalArgumentException("gemm: expected m, n, k, batch >= 0 but got " + m + ", " + n + ", " + k + ", " + batch);
     }
     if (m == 0 || n == 0 || batch == 0) return;
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> gemm(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch));
+      return;
+    }
     ThreadStream ts = stream();
     Cublas blas = cublas();
     memory.touch(a, ts);
@@ -240,6 +288,10 @@ public final class CudaDriver implements Driver {
 
   @Override public void conv2dBackwardFilter(Conv2dGeometry g, long x, long dy, long dw) {
     if (g.n() == 0) {
+      if (Thread.currentThread().isVirtual()) {
+        lanes.run(() -> conv2dBackwardFilter(g, x, dy, dw));
+        return;
+      }
       // An empty batch contributes nothing: the filter gradient is zero (as on the CPU).
       ThreadStream ts = stream();
       memory.touch(dw, ts);
@@ -251,6 +303,10 @@ public final class CudaDriver implements Driver {
   }
 
   private void convolve(Cudnn.Direction direction, Conv2dGeometry g, long first, long second, long out) {
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> convolve(direction, g, first, second, out));
+      return;
+    }
     ThreadStream ts = stream();
     CudnnConvolutions convs = convolutions();
     memory.touch(first, ts);
@@ -260,7 +316,13 @@ public final class CudaDriver implements Driver {
     convs.run(direction, g, ts.cudnnHandle, ts, memory, first, second, out);
   }
 
-  @Override public void synchronize() { cu.streamSynchronize(stream().stream); }
+  @Override public void synchronize() {
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(this::synchronize);
+      return;
+    }
+    cu.streamSynchronize(stream().stream);
+  }
 
   private Cublas cublas() {
     Object state = cublas;
@@ -303,6 +365,7 @@ public final class CudaDriver implements Driver {
   public int liveBlocks() { return memory.liveBlocks(); }
 
   @Override public String describe() {
+    if (Thread.currentThread().isVirtual()) return lanes.call(this::describe);
     StringBuilder sb = new StringBuilder();
     sb.append("CUDA driver: ").append(device).append(' ').append(name).append(" (compute capability ")
         .append(computeMajor).append('.').append(computeMinor).append(", ").append(multiprocessors).append(" SMs, ")
