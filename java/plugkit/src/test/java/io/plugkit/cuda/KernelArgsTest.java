@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.plugkit.driver.ArgKind;
 import io.plugkit.driver.Kernel;
 import io.plugkit.driver.KernelArgs;
 import java.lang.foreign.Arena;
@@ -78,10 +79,17 @@ class KernelArgsTest {
   }
 
   @Test void gridCoversEveryItemUpToTheCap() {
-    assertEquals(1, LaunchParams.gridSize(1, 256, 4224));
-    assertEquals(1, LaunchParams.gridSize(256, 256, 4224));
-    assertEquals(2, LaunchParams.gridSize(257, 256, 4224));
-    assertEquals(4224, LaunchParams.gridSize(1L << 40, 256, 4224));
+    assertEquals(1, LaunchParams.gridSize(K, 1, 4224));
+    assertEquals(1, LaunchParams.gridSize(K, 256, 4224));
+    assertEquals(2, LaunchParams.gridSize(K, 257, 4224));
+    assertEquals(4224, LaunchParams.gridSize(K, 1L << 40, 4224));
+  }
+
+  @Test void blockCooperativeKernelsGetOneBlockPerItem() {
+    Kernel perChannel = Kernel.withBlock("per_channel", 256, PTR);
+    assertEquals(1, LaunchParams.gridSize(perChannel, 1, 4224));
+    assertEquals(300, LaunchParams.gridSize(perChannel, 300, 4224));
+    assertEquals(4224, LaunchParams.gridSize(perChannel, 100_000, 4224));
   }
 
   @Test void blockSizeIsTheKernelsOwnOrTheDefault() {
