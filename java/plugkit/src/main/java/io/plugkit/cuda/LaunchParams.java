@@ -53,7 +53,6 @@ final class LaunchParams {
    * from launching millions of blocks that each do one item.
    */
   static int gridSize(long n, int block, int maxBlocks) {
-    long blocks = (n + block - 1) / block;
-    return (int) Math.max(1, Math.min(blocks, maxBlocks));
+    return (int) Math.max(1, Math.min(Math.ceilDiv(n, block), maxBlocks));
   }
 }
