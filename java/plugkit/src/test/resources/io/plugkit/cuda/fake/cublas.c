@@ -1,4 +1,5 @@
 // Fake libcublas.so.13: column-major SGEMM on host memory, the v2 entry points plugkit binds.
+// A batch of 13 fails, to exercise error reporting.
 #include <stdio.h>
 #include <stdlib.h>
 int cublasCreate_v2(void** h) { *h = malloc(1); return 0; }
@@ -9,7 +10,7 @@ const char* cublasGetStatusName(int s) { return "CUBLAS_STATUS_FAKE"; }
 const char* cublasGetStatusString(int s) { return "fake cublas status"; }
 int cublasSgemmStridedBatched(void* h, int ta, int tb, int m, int n, int k, const float* alpha, const float* A, int lda, long long sA,
     const float* B, int ldb, long long sB, const float* beta, float* C, int ldc, long long sC, int batch) {
-  if (getenv("FAKE_CUBLAS_FAIL")) return 7;
+  if (batch == 13) return 7; /* CUBLAS_STATUS_INVALID_VALUE, to exercise error reporting */
   if (getenv("FAKE_LOG")) fprintf(stderr, "[fakecublas] sgemm ta=%d tb=%d m=%d n=%d k=%d lda=%d ldb=%d ldc=%d batch=%d\n", ta, tb, m, n, k, lda, ldb, ldc, batch);
   for (int t = 0; t < batch; t++)
     for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {

@@ -1,10 +1,12 @@
-// Fake libcuda.so.1: device memory is host memory; logs calls that matter.
+// Fake libcuda.so.1 for FakeCudaCheck: device memory is host memory, three known kernels run on
+// the host ("probe" prints the arguments it received), entry points only through
+// cuGetProcAddress_v2 at the CUDA 12.0 ABI; FAKE_LOG=1 logs the calls that order work.
+// An allocation above 1 TiB is out of memory, to exercise the driver's trim-and-retry.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 typedef int CUresult;
-static int launches = 0;
 #define LOG(...) do { if (getenv("FAKE_LOG")) { fprintf(stderr, "[fakecuda] " __VA_ARGS__); fputc('\n', stderr);} } while (0)
 CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
 CUresult cuInit(unsigned f) { LOG("cuInit %u", f); return 0; }
@@ -28,9 +30,8 @@ CUresult cuEventDestroy_v2(void* e) { free(e); return 0; }
 CUresult cuDeviceGetDefaultMemPool(void** p, int d) { *p = (void*)0x5678; return 0; }
 CUresult cuMemPoolSetAttribute(void* p, int a, void* v) { LOG("cuMemPoolSetAttribute %d = %llu", a, (unsigned long long)*(uint64_t*)v); return a == 4 ? 0 : 1; }
 CUresult cuMemPoolTrimTo(void* p, size_t keep) { LOG("cuMemPoolTrimTo %zu", keep); return 0; }
-static int oom_once = 0;
 CUresult cuMemAllocAsync(uint64_t* p, size_t n, void* s) {
-  if (getenv("FAKE_OOM_ONCE") && !oom_once) { oom_once = 1; return 2; }
+  if (n > ((size_t)1 << 40)) return 2;
   *p = (uint64_t)malloc(n); LOG("cuMemAllocAsync %zu -> %llx on %p", n, (unsigned long long)*p, s); return 0; }
 CUresult cuMemFreeAsync(uint64_t p, void* s) { LOG("cuMemFreeAsync %llx on %p", (unsigned long long)p, s); free((void*)p); return 0; }
 CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void* h, size_t n, void* s) { memcpy((void*)d, h, n); return 0; }

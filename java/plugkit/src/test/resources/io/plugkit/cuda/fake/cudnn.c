@@ -1,9 +1,11 @@
 // Fake libcudnn.so.9: the legacy convolution API on host memory, naive loops; two algorithms,
-// the first needing too much workspace so that the driver must skip it.
+// the first needing too much workspace so that the driver must skip it. A forward convolution
+// with 3 groups fails with a last-error text, to exercise error reporting.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 typedef struct { int n, c, h, w; } T4;
+static char last_error[128];
 typedef struct { int ph, pw, sh, sw, dh, dw, groups, math; } Conv;
 typedef struct { int algo, status; float time; size_t memory; int determinism, mathType, reserved[3]; } Perf;
 size_t cudnnGetVersion(void) { return 91002; }
@@ -53,10 +55,10 @@ static int check_ws(int algo, void* ws, size_t n, Conv* c) {
   return (algo == 2 && n == 4096 && ws && c->math == 3) ? 0 : 3;
 }
 int cudnnConvolutionForward(void* h, const float* a, T4* xd, float* x, T4* wd, float* w, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* yd, float* y) {
-  if (getenv("FAKE_CUDNN_FAIL")) return 3;
+  if (c->groups == 3) { snprintf(last_error, sizeof last_error, "fake: groups 3 unsupported"); return 9; }
   if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(0, xd, wd, yd, c, x, w, y); return 0; }
 int cudnnConvolutionBackwardData(void* h, const float* a, T4* wd, float* w, T4* dyd, float* dy, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* dxd, float* dx) {
   if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(1, dxd, wd, dyd, c, dx, w, dy); return 0; }
 int cudnnConvolutionBackwardFilter(void* h, const float* a, T4* xd, float* x, T4* dyd, float* dy, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* dwd, float* dw) {
   if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(2, xd, dwd, dyd, c, x, dw, dy); return 0; }
-void cudnnGetLastErrorString(char* m, size_t n) { snprintf(m, n, "fake last error"); }
+void cudnnGetLastErrorString(char* m, size_t n) { snprintf(m, n, "%s", last_error); last_error[0] = 0; }
