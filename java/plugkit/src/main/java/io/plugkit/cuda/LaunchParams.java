@@ -54,8 +54,7 @@ final class LaunchParams {
    * n from launching millions of blocks.
    */
   static int gridSize(Kernel kernel, long n, int maxBlocks) {
-    int block = blockSize(kernel);
-    long blocks = kernel.blockSize() > 0 ? n : (n + block - 1) / block;
+    long blocks = kernel.blockSize() > 0 ? n : Math.ceilDiv(n, blockSize(kernel));
     return (int) Math.max(1, Math.min(blocks, maxBlocks));
   }
 }
