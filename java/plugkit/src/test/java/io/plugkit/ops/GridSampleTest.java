@@ -238,6 +238,43 @@ class GridSampleTest {
     }
   }
 
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void extremeGridValuesNeverReadOutsideTheInput(Device d) {
+    TestDevices.assumeUsable(d);
+    float inf = Float.POSITIVE_INFINITY;
+    float[] far = {1e30f, -1e30f, inf, -inf, 3e9f, -3e9f};
+    for (Mode mode : Mode.values()) {
+      for (Padding padding : Padding.values()) {
+        try (Scope s = Scope.open()) {
+          Tensor input = Tensor.uniform(d, 91, -1f, 1f, 1, 2, 3, 4).requiresGrad(true);
+          float[] g = new float[2 * 8];
+          for (int i = 0; i < 6; i++) {
+            g[2 * i] = far[i];
+            g[2 * i + 1] = far[(i + 1) % 6];
+          }
+          g[12] = Float.NaN;
+          g[15] = Float.NaN;
+          Tensor grid = Tensor.of(d, g, 1, 2, 4, 2).requiresGrad(true);
+          Tensor out = GridSample.gridSample(input, grid, mode, padding, false);
+          out.backward(Tensor.ones(d, 1, 2, 2, 4));
+          float[] y = out.toArray();
+          if (padding == Padding.ZEROS) {
+            // Finite far-away locations read zeros. (With an infinite coordinate bicubic gives NaN,
+            // as in PyTorch: its fraction is inf - inf.)
+            for (int c = 0; c < 2; c++) {
+              for (int i = 0; i < 6; i++) {
+                if (Float.isFinite(g[2 * i]) && Float.isFinite(g[2 * i + 1])) {
+                  assertEquals(0f, y[c * 8 + i], 0f, mode + " zeros: location " + i);
+                }
+              }
+            }
+          }
+          assertArrayEquals(new int[] {1, 2, 3, 4}, input.grad().dims(), "grad input computed");
+        }
+      }
+    }
+  }
+
   @Test
   void rejectsBadInputsNamingTheArgument() {
     Device d = Device.cpu();
