@@ -19,6 +19,9 @@ def make(shape, device, grad=True):
 
 def build(op, a, dev):
     """Returns (forward callable, list of leaf tensors)."""
+    if op == "grid_sample":
+        import torch_bench_grid
+        return torch_bench_grid.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

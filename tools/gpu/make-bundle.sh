@@ -19,13 +19,15 @@ mvn -B -q -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:juni
 # OpenBLAS: only the four shared objects the CPU driver loads, not bytedeco's JNI wrappers.
 blas=$(ls java/plugkit-bench/target/lib/openblas-*-linux-x86_64.jar)
 tmp=$(mktemp -d)
-(cd "$tmp" && unzip -q "$OLDPWD/$blas" 'org/bytedeco/openblas/linux-x86_64/lib*.so.*' -x '*jni*' && zip -q -r -9 openblas-slim.jar org)
+(cd "$tmp" && unzip -q "$OLDPWD/$blas" 'org/bytedeco/openblas/linux-x86_64/lib*.so.*' && zip -q -r -9 openblas-slim.jar org)
 mv "$tmp/openblas-slim.jar" "$out/lib/"
 rm -rf "$tmp"
 
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported \
   --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$out/runtime"
-cp tools/gpu/run-gpu-check.sh tools/bench/torch_bench.py "$out/"
+# libjvm's symbol tables are 5 MiB of the budget and nothing at run time reads them.
+strip --strip-unneeded "$out/runtime/lib/server/libjvm.so"
+cp tools/gpu/run-gpu-check.sh tools/bench/torch_bench*.py "$out/"
 du -sh "$out"
 size=$(du -sm "$out" | cut -f1)
 [ "$size" -lt 60 ] || { echo "make-bundle: bundle is ${size} MiB, over the 60 MiB budget" >&2; exit 1; }

@@ -39,7 +39,9 @@ public final class Benchmark {
     }
     CpuDriver.instance().setThreads(threads);
     List<BenchCase> cases = new ArrayList<>();
-    for (BenchCase c : CoreOpsCases.all()) if (c.id().contains(filter)) cases.add(c);
+    List<BenchCase> all = new ArrayList<>(CoreOpsCases.all());
+    all.addAll(GridSampleCases.all());
+    for (BenchCase c : all) if (c.id().contains(filter)) cases.add(c);
 
     System.out.printf("plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs, median%n",
         device, Drivers.of(device).describe(), threads, warmup, repeats);
