@@ -26,7 +26,7 @@ PK_KERNEL void reduce_sum(int64_t n, const float* __restrict__ x, float* __restr
 }
 
 // inner == 1 with long rows (sum of everything, last-dim sums): one block of REDUCE_BLOCK
-// threads per row, n = rows * REDUCE_BLOCK. 256 threads = 8 warps: enough loads in flight to
+// threads per row, n = rows. 256 threads = 8 warps: enough loads in flight to
 // stream a row, few enough partials for a one-warp final pass.
 #define REDUCE_BLOCK 256
 
@@ -34,7 +34,7 @@ PK_KERNEL void reduce_sum(int64_t n, const float* __restrict__ x, float* __restr
 PK_KERNEL void reduce_sum_rows(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t reduce,
                                float divisor) {
   __shared__ float partial[REDUCE_BLOCK / 32];
-  const int64_t rows = n / REDUCE_BLOCK;
+  const int64_t rows = n;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   // The launcher may cap the grid, so blocks stride over rows.
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -54,10 +54,10 @@ PK_KERNEL void reduce_sum_rows(int64_t n, const float* __restrict__ x, float* __
   }
 }
 #else
-// Host variant: one item per row (the same n convention: rows * REDUCE_BLOCK).
+// Host variant: one item per row.
 PK_KERNEL void reduce_sum_rows(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t reduce,
                                float divisor) {
-  PK_FOR(row, n / REDUCE_BLOCK) {
+  PK_FOR(row, n) {
     const float* p = x + row * reduce;
     double acc = 0;
     for (int64_t r = 0; r < reduce; ++r) acc += p[r];

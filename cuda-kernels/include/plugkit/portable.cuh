@@ -35,4 +35,25 @@
   }
 #endif
 
+#if PK_GPU
+// Sum of v over the block, returned to every thread. blockDim.x must be a multiple of 32 (at most
+// 1024): warp shuffles first, then one warp sums the warp totals.
+__device__ __forceinline__ float pk_block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  __syncthreads();  // a previous call may still be reading partial[0]
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < (int)(blockDim.x >> 5) ? partial[lane] : 0.0f;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+    if (lane == 0) partial[0] = v;
+  }
+  __syncthreads();
+  return partial[0];
+}
+#endif
+
 PK_INLINE float pk_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

@@ -123,7 +123,7 @@ public final class CpuDriver implements Driver {
         gemm(true, false, kdim, outHw, og, 1f, w, kdim, (long) og * kdim, dy + 4L * img * outImage, outHw,
             (long) og * outHw, 0f, target, outHw, (long) kdim * outHw, g.groups());
         if (!direct) {
-          launch(COL2IM, inImage, col, dx + 4L * img * inImage, g.inChannels(), g.inH(), g.inW(), g.kernelH(),
+          launch(COL2IM, (long) g.inChannels() * g.inH(), col, dx + 4L * img * inImage, g.inChannels(), g.inH(), g.inW(), g.kernelH(),
               g.kernelW(), g.padH(), g.padW(), g.strideH(), g.strideW(), g.dilationH(), g.dilationW(), g.outH(), g.outW());
         }
       }
@@ -156,8 +156,8 @@ public final class CpuDriver implements Driver {
   }
 
   private long im2col(Conv2dGeometry g, long xi, long col) {
-    long n = (long) g.inChannels() * g.kernelH() * g.kernelW() * g.outH() * g.outW();
-    launch(IM2COL, n, xi, col, g.inChannels(), g.inH(), g.inW(), g.kernelH(), g.kernelW(), g.padH(), g.padW(),
+    long rows = (long) g.inChannels() * g.kernelH() * g.kernelW() * g.outH();
+    launch(IM2COL, rows, xi, col, g.inChannels(), g.inH(), g.inW(), g.kernelH(), g.kernelW(), g.padH(), g.padW(),
         g.strideH(), g.strideW(), g.dilationH(), g.dilationW(), g.outH(), g.outW());
     return col;
   }

@@ -7,8 +7,11 @@ import java.util.Map;
 
 /** The small JSON subset safetensors headers use: objects, arrays, strings, integers (and numbers). */
 final class Json {
+  private static final int MAX_DEPTH = 64;
+
   private final String s;
   private int i;
+  private int depth;
 
   private Json(String s) { this.s = s; }
 
@@ -37,6 +40,16 @@ final class Json {
   }
 
   private Object value() {
+    // Bounded nesting: a corrupt header of many '[' must fail cleanly, not overflow the stack.
+    if (++depth > MAX_DEPTH) throw error("nesting deeper than " + MAX_DEPTH);
+    try {
+      return scalarOrContainer();
+    } finally {
+      depth--;
+    }
+  }
+
+  private Object scalarOrContainer() {
     ws();
     if (i >= s.length()) throw error("unexpected end");
     char c = s.charAt(i);

@@ -111,7 +111,13 @@ public final class SafeTensors {
       } catch (IllegalArgumentException | ArithmeticException ex) {
         throw corrupt(source, "entry " + name + ": bad shape " + java.util.Arrays.toString(dims));
       }
-      long expected = shape.numel() * dtype.byteSize();
+      // Exact arithmetic: a huge shape whose byte count wraps around must not pass as small.
+      long expected;
+      try {
+        expected = Math.multiplyExact(shape.numel(), (long) dtype.byteSize());
+      } catch (ArithmeticException ex) {
+        throw corrupt(source, "entry " + name + ": shape " + shape + " is too large");
+      }
       if (offsets[1] - offsets[0] != expected) {
         throw corrupt(source, "entry " + name + ": " + (offsets[1] - offsets[0]) + " bytes of data for " + dtype + shape
             + ", which needs " + expected);
@@ -120,10 +126,17 @@ public final class SafeTensors {
       byte[] data = java.util.Arrays.copyOfRange(bytes, (int) (dataStart + offsets[0]), (int) (dataStart + offsets[1]));
       tensors.put(name, new Entry(dtype, shape, data));
     }
+    // As the reference reader: the entries tile the data section exactly (no overlap, gap or tail).
     ranges.sort((a, b) -> Long.compare(a[0], b[0]));
-    for (int i = 1; i < ranges.size(); i++) {
-      if (ranges.get(i)[0] < ranges.get(i - 1)[1]) throw corrupt(source, "two entries' data overlap");
+    long end = 0;
+    for (long[] r : ranges) {
+      if (r[0] != end) {
+        throw corrupt(source, "data_offsets " + java.util.Arrays.toString(r) + " do not follow the previous entry's end " + end
+            + " (overlap or gap)");
+      }
+      end = r[1];
     }
+    if (end != dataLen) throw corrupt(source, "entries cover " + end + " bytes but the data section has " + dataLen);
     return new Contents(tensors, metadata);
   }
 
@@ -153,9 +166,11 @@ public final class SafeTensors {
       offset += data.length;
     }
     h.append('}');
-    // Pad the header with spaces to 8 bytes so the data section is aligned, as the reference writer does.
-    while ((h.length() + 8) % 8 != 0) h.append(' ');
-    byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
+    // Pad the header's UTF-8 bytes (not chars: names may be non-ASCII) with spaces to a multiple
+    // of 8, so the data section is aligned, as the reference writer does.
+    byte[] unpadded = h.toString().getBytes(StandardCharsets.UTF_8);
+    byte[] header = java.util.Arrays.copyOf(unpadded, (unpadded.length + 7) / 8 * 8);
+    java.util.Arrays.fill(header, unpadded.length, header.length, (byte) ' ');
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.TRUNCATE_EXISTING); Arena arena = Arena.ofConfined()) {
       MemorySegment len = arena.allocate(8);

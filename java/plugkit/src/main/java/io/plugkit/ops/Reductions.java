@@ -172,7 +172,7 @@ public final class Reductions {
   private static void launch(Tensor x, Tensor y, long outer, long size, long inner, float divisor) {
     if (inner == 1 && size >= REDUCE_BLOCK) {
       // Long contiguous rows: a block per row streams them with coalesced loads.
-      y.driver().launch(SUM_ROWS, outer * REDUCE_BLOCK, x.address(), y.address(), size, divisor);
+      y.driver().launch(SUM_ROWS, outer, x.address(), y.address(), size, divisor);
     } else {
       y.driver().launch(SUM, outer * inner, x.address(), y.address(), size, inner, divisor);
     }

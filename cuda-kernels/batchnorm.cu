@@ -1,0 +1,140 @@
+// Batch normalization (Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network
+// Training by Reducing Internal Covariate Shift"), forward and backward, PyTorch semantics.
+// x, y, dy, dx: [batch, channels, spatial] (spatial = product of the dims after the channel, 1
+// for a [N, C] input); every per-channel array (mean, invstd, weight, running stats, sums): [channels].
+// Thread mapping: the per-channel reductions use one block per channel on the GPU (n = channels,
+// Kernel.withBlock; the blocks stride over channels, so any grid is correct) and one loop
+// iteration per channel on the host; the elementwise kernels use one item per value.
+#include "plugkit/portable.cuh"
+
+
+PK_INLINE int64_t batchnorm_index(int64_t j, int64_t c, int channels, int spatial) {
+  int64_t b = j / spatial;
+  return (b * channels + c) * spatial + (j - b * spatial);
+}
+
+// Stores one channel's statistics and, where the pointers are non-null, moves the running stats by
+// momentum towards the mean and the UNBIASED variance (count / (count - 1)), as PyTorch does.
+PK_INLINE void batchnorm_store_stats(int64_t c, double mu, double var, int64_t count, float* mean, float* invstd,
+                                     float* runningMean, float* runningVar, float momentum, float eps) {
+  mean[c] = (float)mu;
+  invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+  if (runningMean) runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * (float)mu;
+  if (runningVar) {
+    const float unbiased = (float)(var * ((double)count / (double)(count - 1)));
+    runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * unbiased;
+  }
+}
+
+// Training statistics: mean and invstd = 1/sqrt(biased var + eps) per channel, in two passes
+// (mean first, then the centred squares: no cancellation when the mean is large), then the
+// running stats update. Needs batch * spatial >= 2 (checked in Java).
+PK_KERNEL void batch_norm_stats(int64_t n, const float* x, float* mean, float* invstd, float* runningMean,
+                                float* runningVar, int batch, int channels, int spatial, float momentum,
+                                float eps) {
+  const int64_t count = (int64_t)batch * spatial;
+#if PK_GPU
+  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    float sum = 0.0f;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) sum += x[batchnorm_index(j, c, channels, spatial)];
+    const float mu = pk_block_sum(sum) / (float)count;
+    float squares = 0.0f;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+      const float d = x[batchnorm_index(j, c, channels, spatial)] - mu;
+      squares += d * d;
+    }
+    const float var = pk_block_sum(squares) / (float)count;
+    if (threadIdx.x == 0) batchnorm_store_stats(c, mu, var, count, mean, invstd, runningMean, runningVar, momentum, eps);
+  }
+#else
+  #pragma omp parallel for schedule(static) if(count * channels > PK_PAR_MIN)
+  for (int c = 0; c < channels; ++c) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = x + (b * channels + c) * (int64_t)spatial;
+      for (int64_t s = 0; s < spatial; ++s) sum += row[s];
+    }
+    const double mu = sum / (double)count;
+    double squares = 0.0;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = x + (b * channels + c) * (int64_t)spatial;
+      for (int64_t s = 0; s < spatial; ++s) squares += (row[s] - mu) * (row[s] - mu);
+    }
+    batchnorm_store_stats(c, mu, squares / (double)count, count, mean, invstd, runningMean, runningVar, momentum, eps);
+  }
+#endif
+}
+
+// Evaluation: invstd from the running variance. One item per channel.
+PK_KERNEL void batch_norm_invstd(int64_t n, const float* var, float* invstd, float eps) {
+  PK_FOR(c, n) { invstd[c] = 1.0f / sqrtf(var[c] + eps); }
+}
+
+// y = (x - mean) * invstd * weight + bias; weight and bias may be null (1 and 0). One item per value.
+PK_KERNEL void batch_norm_forward(int64_t n, const float* x, float* y, const float* mean, const float* invstd,
+                                  const float* weight, const float* bias, int channels, int spatial) {
+  PK_FOR(i, n) {
+    const int64_t c = (i / spatial) % channels;
+    const float scale = weight ? invstd[c] * weight[c] : invstd[c];
+    y[i] = (x[i] - mean[c]) * scale + (bias ? bias[c] : 0.0f);
+  }
+}
+
+// Per channel: sumDy = sum(dy) (the bias gradient) and sumDyXhat = sum(dy * xhat) with
+// xhat = (x - mean) * invstd (the weight gradient). Overwrites both; zeros when batch is 0.
+PK_KERNEL void batch_norm_backward_reduce(int64_t n, const float* x, const float* dy, const float* mean,
+                                          const float* invstd, float* sumDy, float* sumDyXhat, int batch,
+                                          int channels, int spatial) {
+  const int64_t count = (int64_t)batch * spatial;
+#if PK_GPU
+  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    const float mu = mean[c];
+    float sdy = 0.0f;
+    float sdyx = 0.0f;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+      const int64_t i = batchnorm_index(j, c, channels, spatial);
+      sdy += dy[i];
+      sdyx += dy[i] * (x[i] - mu);
+    }
+    sdy = pk_block_sum(sdy);
+    sdyx = pk_block_sum(sdyx);
+    if (threadIdx.x == 0) {
+      sumDy[c] = sdy;
+      sumDyXhat[c] = sdyx * invstd[c];
+    }
+  }
+#else
+  #pragma omp parallel for schedule(static) if(count * channels > PK_PAR_MIN)
+  for (int c = 0; c < channels; ++c) {
+    const double mu = mean[c];
+    double sdy = 0.0;
+    double sdyx = 0.0;
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t base = (b * channels + c) * (int64_t)spatial;
+      for (int64_t s = 0; s < spatial; ++s) {
+        sdy += dy[base + s];
+        sdyx += dy[base + s] * (x[base + s] - mu);
+      }
+    }
+    sumDy[c] = (float)sdy;
+    sumDyXhat[c] = (float)(sdyx * invstd[c]);
+  }
+#endif
+}
+
+// dx, one item per value. training != 0: the batch statistics depend on x, so
+//   dx = weight * invstd * (dy - sumDy / count - xhat * sumDyXhat / count)   (invCount = 1/count);
+// training == 0 (running statistics are constants): dx = weight * invstd * dy, and the sums are
+// not read (they may be null). weight may be null (1).
+PK_KERNEL void batch_norm_backward_data(int64_t n, const float* x, const float* dy, const float* mean,
+                                        const float* invstd, const float* weight, const float* sumDy,
+                                        const float* sumDyXhat, float* dx, int channels, int spatial,
+                                        float invCount, int training) {
+  PK_FOR(i, n) {
+    const int64_t c = (i / spatial) % channels;
+    const float scale = weight ? invstd[c] * weight[c] : invstd[c];
+    float g = dy[i];
+    if (training) g -= (sumDy[c] + (x[i] - mean[c]) * invstd[c] * sumDyXhat[c]) * invCount;
+    dx[i] = g * scale;
+  }
+}

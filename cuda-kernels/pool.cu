@@ -1,0 +1,273 @@
+// 2-D pooling, forward and backward, with PyTorch's semantics (torch.nn.functional max_pool2d,
+// avg_pool2d, adaptive_avg_pool2d(x, 1), adaptive_max_pool2d(x, 1)).
+// Shapes: x, dx [N, C, H, W]; y, dy [N, C, outH, outW] ([N, C, 1, 1] for the global pools);
+// indices [N, C, outH, outW] int64, the argmax as h * W + w inside its (n, c) plane, or -1 for a
+// window that covers no input pixel (possible with dilation; PyTorch reports an index outside
+// the plane there, which its own backward would write through).
+// Max selection everywhere follows PyTorch's scan `if (v > best || isnan(v))` from best = -inf:
+// the first strict maximum wins ties, every NaN replaces the best (so the last NaN wins), and a
+// window of only -inf reports its first pixel.
+// Thread mapping: one item per output value for the windowed forwards and one per input pixel
+// for their backwards (a gather: no atomics, deterministic sums); the global pools reduce one
+// (n, c) plane per item, which on the GPU is a whole block (shared memory + warp shuffles).
+#include "plugkit/portable.cuh"
+
+// True when (v, i) replaces (best, bestI) as the maximum. As an order on (value, index) pairs this
+// equals PyTorch's sequential scan over increasing indices, and it is associative, so a block
+// reduction that combines partial results in any order picks the same pixel.
+PK_INLINE bool pool_max_beats(float v, int64_t i, float best, int64_t bestI) {
+  bool vNan = v != v;
+  bool bestNan = best != best;
+  if (vNan || bestNan) return vNan && (!bestNan || i > bestI);
+  return v > best || (v == best && i < bestI);
+}
+
+// ---- global pools: one (n, c) plane per item -------------------------------------------------
+
+#if PK_GPU
+// The block size comes from the launcher (Kernel.withBlock, 256): any multiple of 32 up to 1024
+// works, the shared arrays hold one partial per warp. Blocks stride over planes, so every grid
+// size is correct; one block per plane is the fastest.
+#define POOL_MAX_WARPS 32
+
+PK_INLINE float pool_warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+}
+
+PK_INLINE void pool_warp_max(float* v, int64_t* i) {
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_down_sync(0xffffffffu, *v, o);
+    int64_t oi = __shfl_down_sync(0xffffffffu, *i, o);
+    if (pool_max_beats(ov, oi, *v, *i)) { *v = ov; *i = oi; }
+  }
+}
+
+PK_KERNEL void global_avg_pool2d_forward(int64_t n, const float* x, float* y, int64_t planeSize) {
+  __shared__ float partial[POOL_MAX_WARPS];
+  int lane = threadIdx.x & 31;
+  int warp = threadIdx.x >> 5;
+  int warps = (blockDim.x + 31) >> 5;
+  for (int64_t p = blockIdx.x; p < n; p += gridDim.x) {
+    const float* plane = x + p * planeSize;
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < planeSize; i += blockDim.x) sum += plane[i];  // coalesced
+    sum = pool_warp_sum(sum);
+    if (lane == 0) partial[warp] = sum;
+    __syncthreads();
+    if (warp == 0) {
+      sum = lane < warps ? partial[lane] : 0.0f;
+      sum = pool_warp_sum(sum);
+      if (lane == 0) y[p] = sum / (float)planeSize;
+    }
+    __syncthreads();  // partial is rewritten for the next plane
+  }
+}
+
+PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices,
+                                         int64_t planeSize) {
+  __shared__ float partialV[POOL_MAX_WARPS];
+  __shared__ int64_t partialI[POOL_MAX_WARPS];
+  int lane = threadIdx.x & 31;
+  int warp = threadIdx.x >> 5;
+  int warps = (blockDim.x + 31) >> 5;
+  for (int64_t p = blockIdx.x; p < n; p += gridDim.x) {
+    const float* plane = x + p * planeSize;
+    // planeSize as the index of "nothing yet": it loses every tie against a real pixel.
+    float best = -INFINITY;
+    int64_t bestI = planeSize;
+    for (int64_t i = threadIdx.x; i < planeSize; i += blockDim.x) {
+      if (pool_max_beats(plane[i], i, best, bestI)) { best = plane[i]; bestI = i; }
+    }
+    pool_warp_max(&best, &bestI);
+    if (lane == 0) { partialV[warp] = best; partialI[warp] = bestI; }
+    __syncthreads();
+    if (warp == 0) {
+      best = lane < warps ? partialV[lane] : -INFINITY;
+      bestI = lane < warps ? partialI[lane] : planeSize;
+      pool_warp_max(&best, &bestI);
+      if (lane == 0) { y[p] = best; indices[p] = bestI; }
+    }
+    __syncthreads();  // the partials are rewritten for the next plane
+  }
+}
+#else
+// Host: one OpenMP item per plane; double accumulation keeps long planes accurate. An item here
+// is a whole plane, so the parallel threshold counts pixels, not items (PK_FOR counts items).
+PK_KERNEL void global_avg_pool2d_forward(int64_t n, const float* x, float* y, int64_t planeSize) {
+  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
+  for (int64_t p = 0; p < n; ++p) {
+    const float* plane = x + p * planeSize;
+    double sum = 0.0;
+    for (int64_t i = 0; i < planeSize; ++i) sum += plane[i];
+    y[p] = (float)(sum / (double)planeSize);
+  }
+}
+
+PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices,
+                                         int64_t planeSize) {
+  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
+  for (int64_t p = 0; p < n; ++p) {
+    const float* plane = x + p * planeSize;
+    float best = -INFINITY;
+    int64_t bestI = planeSize;
+    for (int64_t i = 0; i < planeSize; ++i) {
+      if (pool_max_beats(plane[i], i, best, bestI)) { best = plane[i]; bestI = i; }
+    }
+    y[p] = best;
+    indices[p] = bestI;
+  }
+}
+#endif
+
+// One item per input pixel. Overwrites dx.
+PK_KERNEL void global_avg_pool2d_backward(int64_t n, const float* dy, float* dx, int64_t planeSize) {
+  PK_FOR(i, n) { dx[i] = dy[i / planeSize] / (float)planeSize; }
+}
+
+// One item per input pixel: the plane's gradient goes to its argmax only. Overwrites dx.
+PK_KERNEL void global_max_pool2d_backward(int64_t n, const float* dy, const int64_t* indices, float* dx,
+                                          int64_t planeSize) {
+  PK_FOR(i, n) {
+    int64_t p = i / planeSize;
+    dx[i] = (i - p * planeSize) == indices[p] ? dy[p] : 0.0f;
+  }
+}
+
+// ---- max_pool2d ----------------------------------------------------------------------------
+
+// One item per output value: window rows oh * strideH - padH + ki * dilationH (likewise columns);
+// rows and columns outside the input are the -inf padding and never selected.
+PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices, int height,
+                                  int width, int outH, int outW, int kernelH, int kernelW, int strideH,
+                                  int strideW, int padH, int padW, int dilationH, int dilationW) {
+  PK_FOR(i, n) {
+    int64_t ow = i % outW;
+    int64_t oh = (i / outW) % outH;
+    int64_t plane = i / ((int64_t)outW * outH);
+    const float* xp = x + plane * height * width;
+    float best = -INFINITY;
+    int64_t bestI = -1;
+    for (int ki = 0; ki < kernelH; ++ki) {
+      int64_t h = oh * strideH - padH + (int64_t)ki * dilationH;
+      if (h < 0 || h >= height) continue;
+      for (int kj = 0; kj < kernelW; ++kj) {
+        int64_t w = ow * strideW - padW + (int64_t)kj * dilationW;
+        if (w < 0 || w >= width) continue;
+        int64_t idx = h * width + w;
+        // The first pixel seen counts as the incumbent even when it is -inf.
+        if (bestI < 0 || pool_max_beats(xp[idx], idx, best, bestI)) { best = xp[idx]; bestI = idx; }
+      }
+    }
+    y[i] = best;
+    indices[i] = bestI;
+  }
+}
+
+// One item per input pixel: the windows that can hold pixel (h, w) are those with
+// oh * strideH - padH + ki * dilationH == h for some ki (the adjoint walk of col2im); each sends
+// its gradient here when its argmax is this pixel. A gather rather than a scatter from the
+// outputs: overlapping windows (stride < kernel) would need atomics there, giving sums whose
+// order varies run to run on the GPU; here each pixel sums its windows in a fixed order, the work
+// is the same (at most kernelH * kernelW windows per pixel), and dx needs no zero-fill pass.
+// Overwrites dx.
+PK_KERNEL void max_pool2d_backward(int64_t n, const float* dy, const int64_t* indices, float* dx, int height,
+                                   int width, int outH, int outW, int kernelH, int kernelW, int strideH,
+                                   int strideW, int padH, int padW, int dilationH, int dilationW) {
+  PK_FOR(i, n) {
+    int64_t w = i % width;
+    int64_t h = (i / width) % height;
+    int64_t plane = i / ((int64_t)width * height);
+    int64_t self = h * width + w;
+    const float* dyp = dy + plane * outH * outW;
+    const int64_t* ip = indices + plane * outH * outW;
+    float sum = 0.0f;
+    for (int ki = 0; ki < kernelH; ++ki) {
+      int64_t hs = h + padH - (int64_t)ki * dilationH;
+      if (hs < 0 || hs % strideH != 0) continue;
+      int64_t oh = hs / strideH;
+      if (oh >= outH) continue;
+      for (int kj = 0; kj < kernelW; ++kj) {
+        int64_t ws = w + padW - (int64_t)kj * dilationW;
+        if (ws < 0 || ws % strideW != 0) continue;
+        int64_t ow = ws / strideW;
+        if (ow >= outW) continue;
+        int64_t o = oh * outW + ow;
+        if (ip[o] == self) sum += dyp[o];
+      }
+    }
+    dx[i] = sum;
+  }
+}
+
+// ---- avg_pool2d ----------------------------------------------------------------------------
+
+// PyTorch's divisor for output (oh, ow): divisorOverride when nonzero; else with countIncludePad
+// the window clipped to the padded input (padding counts, the ceil_mode overhang past it does
+// not); else the number of real pixels in the window.
+PK_INLINE int pool_avg_divisor(int64_t oh, int64_t ow, int height, int width, int kernelH, int kernelW,
+                               int strideH, int strideW, int padH, int padW, int countIncludePad,
+                               int divisorOverride) {
+  if (divisorOverride != 0) return divisorOverride;
+  int64_t h0 = oh * strideH - padH;
+  int64_t w0 = ow * strideW - padW;
+  int64_t h1 = h0 + kernelH < (int64_t)height + padH ? h0 + kernelH : (int64_t)height + padH;
+  int64_t w1 = w0 + kernelW < (int64_t)width + padW ? w0 + kernelW : (int64_t)width + padW;
+  if (countIncludePad) return (int)((h1 - h0) * (w1 - w0));
+  if (h0 < 0) h0 = 0;
+  if (w0 < 0) w0 = 0;
+  if (h1 > height) h1 = height;
+  if (w1 > width) w1 = width;
+  return (int)((h1 - h0) * (w1 - w0));
+}
+
+// One item per output value; the window never is empty (the output-size rule keeps every window
+// start inside the input or its left padding, and padding is at most half the kernel).
+PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int height, int width, int outH,
+                                  int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
+                                  int padW, int countIncludePad, int divisorOverride) {
+  PK_FOR(i, n) {
+    int64_t ow = i % outW;
+    int64_t oh = (i / outW) % outH;
+    int64_t plane = i / ((int64_t)outW * outH);
+    const float* xp = x + plane * height * width;
+    int64_t h0 = oh * strideH - padH;
+    int64_t w0 = ow * strideW - padW;
+    int64_t h1 = h0 + kernelH < height ? h0 + kernelH : height;
+    int64_t w1 = w0 + kernelW < width ? w0 + kernelW : width;
+    if (h0 < 0) h0 = 0;
+    if (w0 < 0) w0 = 0;
+    float sum = 0.0f;
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t w = w0; w < w1; ++w) sum += xp[h * width + w];
+    }
+    y[i] = sum / (float)pool_avg_divisor(oh, ow, height, width, kernelH, kernelW, strideH, strideW, padH, padW,
+                                         countIncludePad, divisorOverride);
+  }
+}
+
+// One item per input pixel: sums dy / divisor over the windows that cover it, i.e. the outputs
+// with oh * strideH - padH <= h < oh * strideH - padH + kernelH (likewise columns). Overwrites dx.
+PK_KERNEL void avg_pool2d_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
+                                   int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
+                                   int padW, int countIncludePad, int divisorOverride) {
+  PK_FOR(i, n) {
+    int64_t w = i % width;
+    int64_t h = (i / width) % height;
+    int64_t plane = i / ((int64_t)width * height);
+    const float* dyp = dy + plane * outH * outW;
+    int64_t ohFirst = h + padH < kernelH ? 0 : (h + padH - kernelH) / strideH + 1;
+    int64_t owFirst = w + padW < kernelW ? 0 : (w + padW - kernelW) / strideW + 1;
+    int64_t ohEnd = (h + padH) / strideH + 1 < outH ? (h + padH) / strideH + 1 : outH;
+    int64_t owEnd = (w + padW) / strideW + 1 < outW ? (w + padW) / strideW + 1 : outW;
+    float sum = 0.0f;
+    for (int64_t oh = ohFirst; oh < ohEnd; ++oh) {
+      for (int64_t ow = owFirst; ow < owEnd; ++ow) {
+        sum += dyp[oh * outW + ow] / (float)pool_avg_divisor(oh, ow, height, width, kernelH, kernelW, strideH,
+                                                             strideW, padH, padW, countIncludePad,
+                                                             divisorOverride);
+      }
+    }
+    dx[i] = sum;
+  }
+}

@@ -1,0 +1,46 @@
+package io.plugkit.nn;
+
+import io.plugkit.Device;
+import io.plugkit.Tensor;
+import io.plugkit.ops.BatchNorm;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * torch.nn.BatchNorm2d (also BatchNorm1d's semantics for [N, C] and [N, C, L] inputs): parameters
+ * {@code weight} (ones) and {@code bias} (zeros); buffers {@code running_mean} (zeros),
+ * {@code running_var} (ones) and {@code num_batches_tracked} (I64 scalar). Training normalizes with
+ * the batch statistics and updates the running ones with {@code momentum}; eval uses the running ones.
+ */
+public final class BatchNorm2d extends Module {
+  private final Parameter weight;
+  private final Parameter bias;
+  private final Tensor runningMean;
+  private final Tensor runningVar;
+  private final Tensor batchesTracked;
+  private final float momentum;
+  private final float eps;
+
+  public BatchNorm2d(int channels) { this(channels, 0.1f, 1e-5f, Device.best()); }
+
+  public BatchNorm2d(int channels, float momentum, float eps, Device device) {
+    if (channels <= 0) throw new IllegalArgumentException("channels: expected > 0 but got " + channels);
+    this.momentum = momentum;
+    this.eps = eps;
+    this.weight = registerParameter("weight", Tensor.ones(device, channels));
+    this.bias = registerParameter("bias", Tensor.zeros(device, channels));
+    this.runningMean = registerBuffer("running_mean", Tensor.zeros(device, channels));
+    this.runningVar = registerBuffer("running_var", Tensor.ones(device, channels));
+    this.batchesTracked = registerBuffer("num_batches_tracked", Tensor.ofLongs(device, new long[] {0}), false);
+  }
+
+  @Override public Tensor forward(Tensor x) {
+    Tensor y = BatchNorm.batchNorm(x, runningMean, runningVar, weight.tensor(), bias.tensor(), isTraining(), momentum, eps);
+    if (isTraining()) {
+      // One long through the host: a tiny copy, kept exact as PyTorch's int64 counter.
+      long[] count = batchesTracked.toLongArray();
+      count[0]++;
+      batchesTracked.copyFrom(MemorySegment.ofArray(count));
+    }
+    return y;
+  }
+}

@@ -1,0 +1,240 @@
+package io.plugkit.nn;
+
+import io.plugkit.DType;
+import io.plugkit.Tensor;
+import io.plugkit.io.SafeTensors;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A layer with named parameters, buffers and child modules (torch.nn.Module). Names compose with
+ * dots as in PyTorch's state_dict ({@code features.0.weight}, {@code bn.running_mean}), so weights
+ * saved from PyTorch as safetensors load 1:1.
+ *
+ * <p>Lifetime: parameters and buffers are tensors of the {@link io.plugkit.Scope} open when the
+ * module is built; keep that scope open while the module is used. Subclasses register their
+ * state in the constructor and implement {@link #forward}.
+ *
+ * <p>State dict order: a module's own parameters, then its buffers, then each child's, in
+ * registration order (PyTorch's order).
+ */
+public abstract class Module {
+  private final Map<String, Parameter> parameters = new LinkedHashMap<>();
+  private final Map<String, Tensor> buffers = new LinkedHashMap<>();
+  private final Set<String> buffersOptionalOnLoad = new HashSet<>();
+  private final Map<String, Module> children = new LinkedHashMap<>();
+  private boolean training = true;
+
+  /** Applies the module to one input. */
+  public abstract Tensor forward(Tensor x);
+
+  /**
+   * Registers {@code init} (a leaf F32 tensor, usually made in the subclass constructor) as the
+   * parameter {@code name} and marks it {@code requiresGrad(true)}.
+   */
+  protected final Parameter registerParameter(String name, Tensor init) {
+    checkName(name);
+    checkLive(init, name);
+    if (init.dtype() != DType.F32) throw new IllegalArgumentException(name + ": expected an F32 parameter but got " + init.dtype());
+    if (init.gradFn() != null) throw new IllegalArgumentException(name + ": expected a leaf tensor but it is the output of an op");
+    Parameter p = new Parameter(init);
+    parameters.put(name, p);
+    return p;
+  }
+
+  /** Registers a buffer (state that is saved and loaded but not trained: running statistics). */
+  protected final Tensor registerBuffer(String name, Tensor value) { return registerBuffer(name, value, true); }
+
+  /**
+   * Registers a buffer (F32 or I64) that, when {@code requiredOnLoad} is false, may be absent from a
+   * state dict even under strict loading (it then keeps its value): BatchNorm's
+   * {@code num_batches_tracked}, which PyTorch also tolerates missing.
+   */
+  protected final Tensor registerBuffer(String name, Tensor value, boolean requiredOnLoad) {
+    checkName(name);
+    checkLive(value, name);
+    if (value.dtype() != DType.F32 && value.dtype() != DType.I64) {
+      throw new IllegalArgumentException(name + ": expected an F32 or I64 buffer but got " + value.dtype());
+    }
+    if (value.requiresGrad()) throw new IllegalArgumentException(name + ": expected a buffer that does not require grad");
+    buffers.put(name, value);
+    if (!requiredOnLoad) buffersOptionalOnLoad.add(name);
+    return value;
+  }
+
+  /** Registers {@code module} as the child {@code name}; returns it. */
+  protected final <M extends Module> M registerModule(String name, M module) {
+    checkName(name);
+    if (module == null) throw new IllegalArgumentException(name + ": expected a module but got null");
+    if (((Module) module).containsModule(this)) throw new IllegalArgumentException(name + ": a module cannot contain itself");
+    children.put(name, module);
+    return module;
+  }
+
+  private boolean containsModule(Module m) {
+    if (this == m) return true;
+    for (Module c : children.values()) if (c.containsModule(m)) return true;
+    return false;
+  }
+
+  private void checkName(String name) {
+    if (name == null || name.isEmpty() || name.contains(".")) {
+      throw new IllegalArgumentException("name: expected a non-empty name without '.' but got " + (name == null ? "null" : "'" + name + "'"));
+    }
+    if (parameters.containsKey(name) || buffers.containsKey(name) || children.containsKey(name)) {
+      throw new IllegalArgumentException("name: '" + name + "' is already registered in " + getClass().getSimpleName());
+    }
+  }
+
+  private static void checkLive(Tensor t, String name) {
+    if (t == null) throw new IllegalArgumentException(name + ": expected a tensor but got null");
+    if (t.isFreed()) throw new IllegalArgumentException(name + ": expected a live tensor but it was freed");
+  }
+
+  /** The direct children by name, in registration order. */
+  public final Map<String, Module> children() { return Collections.unmodifiableMap(children); }
+
+  /** Every parameter tensor of this module and its descendants, each once, in state dict order. */
+  public final List<Tensor> parameters() {
+    IdentityHashMap<Tensor, Boolean> seen = new IdentityHashMap<>();
+    List<Tensor> out = new ArrayList<>();
+    for (Tensor t : namedParameters().values()) if (seen.put(t, true) == null) out.add(t);
+    return out;
+  }
+
+  /** Parameters by dotted name. */
+  public final Map<String, Tensor> namedParameters() {
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    collect("", out, true, false);
+    return out;
+  }
+
+  /** Buffers by dotted name. */
+  public final Map<String, Tensor> namedBuffers() {
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    collect("", out, false, true);
+    return out;
+  }
+
+  /** Parameters and buffers by dotted name, as PyTorch's state_dict (the tensors themselves, not copies). */
+  public final Map<String, Tensor> stateDict() {
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    collect("", out, true, true);
+    return out;
+  }
+
+  private void collect(String prefix, Map<String, Tensor> out, boolean withParameters, boolean withBuffers) {
+    if (withParameters) for (var e : parameters.entrySet()) out.put(prefix + e.getKey(), e.getValue().tensor());
+    if (withBuffers) for (var e : buffers.entrySet()) out.put(prefix + e.getKey(), e.getValue());
+    for (var e : children.entrySet()) e.getValue().collect(prefix + e.getKey() + ".", out, withParameters, withBuffers);
+  }
+
+  private void collectOptional(String prefix, Set<String> out) {
+    for (String b : buffersOptionalOnLoad) out.add(prefix + b);
+    for (var e : children.entrySet()) e.getValue().collectOptional(prefix + e.getKey() + ".", out);
+  }
+
+  /** {@link #loadStateDict(Map, boolean)} with the tensors of a parsed safetensors file. */
+  public final void loadStateDict(SafeTensors.Contents contents, boolean strict) {
+    if (contents == null) throw new IllegalArgumentException("contents: expected safetensors contents but got null");
+    loadStateDict(contents.tensors(), strict);
+  }
+
+  /**
+   * Overwrites parameters and buffers in place from {@code entries} (dotted names). Everything is
+   * checked before anything is written: a shape mismatch is always an error; with {@code strict},
+   * so are keys the module lacks and keys of the module missing from {@code entries} (except
+   * buffers registered as optional on load). F32 targets accept F32, F16, BF16 and I64 entries
+   * (converted); I64 targets (counters) accept I64 entries, or float entries truncated to integers.
+   *
+   * @throws IllegalArgumentException listing every missing key, unexpected key and size mismatch
+   *     (key, the module's shape and the entry's shape)
+   */
+  public final void loadStateDict(Map<String, SafeTensors.Entry> entries, boolean strict) {
+    if (entries == null) throw new IllegalArgumentException("entries: expected a map of tensors but got null");
+    Map<String, Tensor> own = stateDict();
+    Set<String> optional = new HashSet<>();
+    collectOptional("", optional);
+    List<String> missing = new ArrayList<>();
+    List<String> mismatched = new ArrayList<>();
+    for (var e : own.entrySet()) {
+      SafeTensors.Entry entry = entries.get(e.getKey());
+      if (entry == null) {
+        if (!optional.contains(e.getKey())) missing.add(e.getKey());
+      } else if (!entry.shape().equals(e.getValue().shape())) {
+        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + entry.shape());
+      }
+    }
+    List<String> unexpected = new ArrayList<>();
+    for (String k : entries.keySet()) if (!own.containsKey(k)) unexpected.add(k);
+    List<String> problems = new ArrayList<>();
+    if (strict && !missing.isEmpty()) problems.add("missing keys " + missing);
+    if (strict && !unexpected.isEmpty()) problems.add("unexpected keys " + unexpected);
+    if (!mismatched.isEmpty()) problems.add("size mismatch for " + String.join("; ", mismatched));
+    if (!problems.isEmpty()) {
+      throw new IllegalArgumentException("state dict does not fit " + getClass().getSimpleName() + ": " + String.join("; ", problems));
+    }
+    for (var e : own.entrySet()) {
+      SafeTensors.Entry entry = entries.get(e.getKey());
+      if (entry != null) copyInto(e.getValue(), entry);
+    }
+  }
+
+  private static void copyInto(Tensor target, SafeTensors.Entry entry) {
+    if (target.dtype() == DType.F32) {
+      target.copyFrom(MemorySegment.ofArray(entry.toFloats()));
+      return;
+    }
+    long[] values = new long[Math.toIntExact(target.numel())];
+    if (entry.dtype() == DType.I64) {
+      ByteBuffer.wrap(entry.data()).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(values);
+    } else {
+      float[] f = entry.toFloats();
+      for (int i = 0; i < values.length; i++) values[i] = (long) f[i];
+    }
+    target.copyFrom(MemorySegment.ofArray(values));
+  }
+
+  /** Loads a safetensors file strictly. */
+  public final void load(Path file) { load(file, true); }
+
+  public final void load(Path file, boolean strict) {
+    if (file == null) throw new IllegalArgumentException("file: expected a path but got null");
+    loadStateDict(SafeTensors.read(file), strict);
+  }
+
+  /** Writes {@link #stateDict()} as a safetensors file (metadata {@code format: pt}, as safetensors' save_model). */
+  public final void save(Path file) {
+    if (file == null) throw new IllegalArgumentException("file: expected a path but got null");
+    SafeTensors.write(file, stateDict(), Map.of("format", "pt"));
+  }
+
+  /** Sets training mode on this module and its descendants; returns this. */
+  public final Module train(boolean on) {
+    training = on;
+    for (Module c : children.values()) c.train(on);
+    return this;
+  }
+
+  public final Module train() { return train(true); }
+
+  /** Inference mode (BatchNorm uses running statistics, dropout is off); returns this. */
+  public final Module eval() { return train(false); }
+
+  public final boolean isTraining() { return training; }
+
+  /** Sets the gradient of every parameter to zero. */
+  public final void zeroGrad() {
+    for (Tensor p : parameters()) p.zeroGrad();
+  }
+}

@@ -1,0 +1,172 @@
+package io.plugkit.ops;
+
+import static io.plugkit.driver.ArgKind.I32;
+import static io.plugkit.driver.ArgKind.PTR;
+
+import io.plugkit.Shape;
+import io.plugkit.Tensor;
+import io.plugkit.autograd.Autograd;
+import io.plugkit.driver.Conv2dGeometry;
+import io.plugkit.driver.Driver;
+import io.plugkit.driver.Kernel;
+
+/**
+ * 2-D convolution (cross-correlation, as in PyTorch) with groups, stride, padding and dilation.
+ * The convolution itself is the driver's (im2col + GEMM on the CPU, cuDNN on CUDA); the bias
+ * kernels are in cuda-kernels/conv.cu.
+ */
+public final class Conv {
+  /** y[n, c, s] += bias[c] over an output viewed as [batch, channels, spatial]. */
+  static final Kernel BIAS_ADD = Kernel.of("conv2d_bias_add", PTR, PTR, I32, I32);
+  /** dbias[c] = sum of dy over batch and spatial; one 256-thread block per channel on the GPU. */
+  static final Kernel BIAS_GRAD = Kernel.withBlock("conv2d_bias_grad", 256, PTR, PTR, I32, I32, I32);
+
+  private Conv() {}
+
+  /**
+   * Stride, padding, dilation and groups of a convolution. {@link #DEFAULT} is stride 1, padding 0,
+   * dilation 1, groups 1; the withers return changed copies:
+   * {@code Options.DEFAULT.stride(2).padding(1, 0).groups(2)}.
+   */
+  public record Options(int strideH, int strideW, int padH, int padW, int dilationH, int dilationW, int groups) {
+    public static final Options DEFAULT = new Options(1, 1, 0, 0, 1, 1, 1);
+
+    public Options {
+      Checks.positive(strideH, "strideH");
+      Checks.positive(strideW, "strideW");
+      Checks.nonNegative(padH, "padH");
+      Checks.nonNegative(padW, "padW");
+      Checks.positive(dilationH, "dilationH");
+      Checks.positive(dilationW, "dilationW");
+      Checks.positive(groups, "groups");
+    }
+
+    public Options stride(int s) { return stride(s, s); }
+
+    public Options stride(int h, int w) { return new Options(h, w, padH, padW, dilationH, dilationW, groups); }
+
+    public Options padding(int p) { return padding(p, p); }
+
+    public Options padding(int h, int w) { return new Options(strideH, strideW, h, w, dilationH, dilationW, groups); }
+
+    public Options dilation(int d) { return dilation(d, d); }
+
+    public Options dilation(int h, int w) { return new Options(strideH, strideW, padH, padW, h, w, groups); }
+
+    public Options groups(int g) { return new Options(strideH, strideW, padH, padW, dilationH, dilationW, g); }
+  }
+
+  /** {@link #conv2d(Tensor, Tensor, Tensor, Options)} with stride 1, padding 0, dilation 1, groups 1. */
+  public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias) {
+    return conv2d(x, weight, bias, Options.DEFAULT);
+  }
+
+  /**
+   * PyTorch-style {@code conv2d}: {@code stride}, {@code padding}, {@code dilation} each one value
+   * (both dims) or two ({h, w}). See {@link #conv2d(Tensor, Tensor, Tensor, Options)}.
+   */
+  public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int[] stride, int[] padding, int[] dilation,
+      int groups) {
+    int[] s = Checks.pair(stride, "stride");
+    int[] p = Checks.pair(padding, "padding");
+    int[] d = Checks.pair(dilation, "dilation");
+    return conv2d(x, weight, bias, new Options(s[0], s[1], p[0], p[1], d[0], d[1], groups));
+  }
+
+  /**
+   * 2-D convolution. x {@code [N, Cin, H, W]}, weight {@code [Cout, Cin/groups, kh, kw]}, bias
+   * {@code [Cout]} or null; returns {@code [N, Cout, outH, outW]} with
+   * {@code outH = (H + 2*padH - dilationH*(kh-1) - 1) / strideH + 1} (likewise outW), which must be
+   * at least 1. Cin and Cout must be divisible by groups. N may be 0. Records the backward of x,
+   * weight and bias.
+   */
+  public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options options) {
+    Conv2dGeometry g = geometry(x, weight, bias, options);
+    Driver d = x.driver();
+    Tensor y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+    d.conv2dForward(g, x.address(), weight.address(), y.address());
+    if (bias != null) addBias(y, bias, g.outChannels(), g.outH() * g.outW());
+    return Autograd.record("conv2d", y, gy -> new Tensor[] {
+        x.requiresGrad() ? inputGrad(g, gy, weight, x.shape()) : null,
+        weight.requiresGrad() ? weightGrad(g, x, gy, weight.shape()) : null,
+        bias != null && bias.requiresGrad() ? biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null,
+    }, x, weight, bias);
+  }
+
+  private static Tensor inputGrad(Conv2dGeometry g, Tensor gy, Tensor weight, Shape shape) {
+    Tensor dx = Tensor.emptyLike(gy, shape);
+    gy.driver().conv2dBackwardData(g, gy.address(), weight.address(), dx.address());
+    return dx;
+  }
+
+  private static Tensor weightGrad(Conv2dGeometry g, Tensor x, Tensor gy, Shape shape) {
+    Tensor dw = Tensor.emptyLike(gy, shape);
+    gy.driver().conv2dBackwardFilter(g, x.address(), gy.address(), dw.address());
+    return dw;
+  }
+
+  /** y viewed as [batch, channels, spatial] gets bias[c] added in place. */
+  static void addBias(Tensor y, Tensor bias, int channels, int spatial) {
+    y.driver().launch(BIAS_ADD, y.numel(), y.address(), bias.address(), channels, spatial);
+  }
+
+  /** The bias gradient [channels]: dy viewed as [batch, channels, spatial] summed over batch and spatial. */
+  static Tensor biasGrad(Tensor dy, int batch, int channels, int spatial) {
+    Tensor db = Tensor.empty(dy.device(), channels);
+    dy.driver().launch(BIAS_GRAD, channels, dy.address(), db.address(), batch, channels,
+        spatial);
+    return db;
+  }
+
+  private static Conv2dGeometry geometry(Tensor x, Tensor weight, Tensor bias, Options o) {
+    Checks.rank(x, "x", 4);
+    Checks.rank(weight, "weight", 4);
+    Checks.sameDevice(x, "x", weight, "weight");
+    if (o == null) throw new IllegalArgumentException("options: expected convolution options but got null");
+    int inChannels = x.dim(1);
+    int outChannels = weight.dim(0);
+    if (inChannels == 0 || x.dim(2) == 0 || x.dim(3) == 0) {
+      throw new IllegalArgumentException("x: expected non-zero channel and spatial sizes but got shape " + x.shape());
+    }
+    if (outChannels == 0 || weight.dim(2) == 0 || weight.dim(3) == 0) {
+      throw new IllegalArgumentException("weight: expected non-zero out channels and kernel sizes but got shape "
+          + weight.shape());
+    }
+    if (inChannels % o.groups() != 0) {
+      throw new IllegalArgumentException("groups: expected a divisor of x's " + inChannels + " channels but got "
+          + o.groups());
+    }
+    if (outChannels % o.groups() != 0) {
+      throw new IllegalArgumentException("groups: expected a divisor of weight's " + outChannels
+          + " output channels but got " + o.groups());
+    }
+    Checks.dim(weight, "weight", 1, inChannels / o.groups());
+    if (bias != null) {
+      Checks.rank(bias, "bias", 1);
+      Checks.sameDevice(x, "x", bias, "bias");
+      Checks.dim(bias, "bias", 0, outChannels);
+    }
+    int outH = outputSize(x.dim(2), weight.dim(2), o.padH(), o.dilationH(), o.strideH(), "H");
+    int outW = outputSize(x.dim(3), weight.dim(3), o.padW(), o.dilationW(), o.strideW(), "W");
+    if ((long) outH * outW > Integer.MAX_VALUE) { // the drivers index one output plane with an int
+      throw new IllegalArgumentException("x: output plane " + outH + "x" + outW + " has more than 2^31-1 values");
+    }
+    return new Conv2dGeometry(x.dim(0), inChannels, x.dim(2), x.dim(3), outChannels, weight.dim(2), weight.dim(3),
+        o.strideH(), o.strideW(), o.padH(), o.padW(), o.dilationH(), o.dilationW(), o.groups());
+  }
+
+  private static int outputSize(int in, int kernel, int pad, int dilation, int stride, String axis) {
+    long padded = (long) in + 2L * pad;
+    long span = (long) dilation * (kernel - 1) + 1;
+    if (padded < span) {
+      throw new IllegalArgumentException("x: padded input " + axis + " " + padded + " is smaller than the dilated kernel "
+          + axis + " " + span + " (input " + in + ", padding " + pad + ", kernel " + kernel + ", dilation " + dilation
+          + "): the output would be empty");
+    }
+    long out = (padded - span) / stride + 1;
+    if (out > Integer.MAX_VALUE || padded > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("x: output " + axis + " " + out + " is too large");
+    }
+    return (int) out;
+  }
+}
