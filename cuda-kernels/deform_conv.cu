@@ -12,11 +12,22 @@
 //
 // Sampling rule (torchvision): a sample at (h, w) reads 0 when h <= -1, h >= height, w <= -1 or
 // w >= width; otherwise it is bilinear over its 4 corners, a corner outside the image reading 0.
+// Beyond torchvision (whose CPU kernel reads out of bounds there): a NaN offset reads NaN, and
+// gives NaN offset gradients and no input gradient; infinite offsets read 0.
 #include "plugkit/portable.cuh"
 
-// The sample of one image plane at (h, w), bilinear, with the rule above.
+// Whether a sample at (h, w) reads the image at all (the negated form is also false for NaN).
+PK_INLINE bool deform_conv_inside(int height, int width, float h, float w) {
+  return h > -1.0f && h < (float)height && w > -1.0f && w < (float)width;
+}
+
+// NaN when h or w is NaN (a NaN offset propagates, as through any arithmetic), else 0.
+PK_INLINE float deform_conv_nan_or_zero(float h, float w) { return (h != h || w != w) ? h + w : 0.0f; }
+
+// The sample of one image plane at (h, w), bilinear, with the rule above. Every position reaching
+// floorf is finite and in range, so the int conversions are defined.
 PK_INLINE float deform_conv_bilinear(const float* plane, int height, int width, float h, float w) {
-  if (h <= -1.0f || h >= (float)height || w <= -1.0f || w >= (float)width) return 0.0f;
+  if (!deform_conv_inside(height, width, h, w)) return deform_conv_nan_or_zero(h, w);
   int hLow = (int)floorf(h), wLow = (int)floorf(w);
   int hHigh = hLow + 1, wHigh = wLow + 1;
   float lh = h - hLow, lw = w - wLow;
@@ -29,9 +40,12 @@ PK_INLINE float deform_conv_bilinear(const float* plane, int height, int width, 
 }
 
 // d sample / d h (yDirection) or d sample / d w. As torchvision, this has no h <= -1 cut-off:
-// only corners outside the image read 0 (so a sample at exactly h = -1 has a gradient).
+// only corners outside the image read 0 (so a sample at exactly h = -1 has a gradient). Beyond
+// [-1, height) x [-1, width) all four corners are outside, so the early return only skips zeros
+// (and keeps huge or NaN positions away from floorf's int conversion).
 PK_INLINE float deform_conv_coordinate_weight(const float* plane, int height, int width, float h, float w,
                                               bool yDirection) {
+  if (!(h >= -1.0f && h < (float)height && w >= -1.0f && w < (float)width)) return deform_conv_nan_or_zero(h, w);
   int hLow = (int)floorf(h), wLow = (int)floorf(w);
   int hHigh = hLow + 1, wHigh = wLow + 1;
   bool validHLow = 0 <= hLow && hLow < height, validHHigh = 0 <= hHigh && hHigh < height;
@@ -51,7 +65,7 @@ PK_INLINE float deform_conv_coordinate_weight(const float* plane, int height, in
 // Adds v times each in-image corner's bilinear weight to the gradient plane, the adjoint of
 // deform_conv_bilinear. Atomic: other kernel points and output locations sample the same pixels.
 PK_INLINE void deform_conv_scatter(float* plane, int height, int width, float h, float w, float v, bool atomic) {
-  if (h <= -1.0f || h >= (float)height || w <= -1.0f || w >= (float)width) return;
+  if (!deform_conv_inside(height, width, h, w)) return;
   int hLow = (int)floorf(h), wLow = (int)floorf(w);
   float lh = h - hLow, lw = w - wLow;
   float weightH[2] = {1.0f - lh, lh};

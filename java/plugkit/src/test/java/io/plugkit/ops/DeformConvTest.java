@@ -203,6 +203,45 @@ class DeformConvTest {
     }
   }
 
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void nonFiniteOffsetsStayInBounds(Device d) {
+    TestDevices.assumeUsable(d);
+    int outHw = 16;
+    float[] off = new float[18 * outHw];
+    off[5] = Float.NaN;  // dy of kernel point 0 at output (1, 1), whose dx samples inside
+    off[2 * outHw + 5] = Float.POSITIVE_INFINITY;  // dy of point 1 at (1, 1)
+    off[3 * outHw + 10] = -1e30f;  // dx of point 1 at (2, 2)
+    off[5 * outHw + 15] = 1e30f;  // dx of point 2 at (3, 3)
+    off[7 * outHw + 3] = Float.NEGATIVE_INFINITY;  // dx of point 3 at (0, 3)
+    int[] one = {1};
+    try (Scope s = Scope.open()) {
+      Tensor input = Tensor.uniform(d, 51, -1f, 1f, 1, 1, 4, 4).requiresGrad(true);
+      Tensor offset = Tensor.of(d, off, 1, 18, 4, 4).requiresGrad(true);
+      Tensor weight = Tensor.uniform(d, 52, -1f, 1f, 1, 1, 3, 3).requiresGrad(true);
+      Tensor mask = Tensor.uniform(d, 53, 0f, 1f, 1, 9, 4, 4).requiresGrad(true);
+      Tensor y = DeformConv.deformConv2d(input, offset, weight, null, mask, one, one, one);
+      int[] ones = {1, 1};
+      Config c = new Config(1, 1, 4, 4, 1, 3, 3, ones, ones, ones, 1, 1, true, false, 0f);
+      double[] expected = DeformConvRef.run(problem(input, offset, weight, null, mask, c), new double[outHw]).y();
+      // A NaN offset reads NaN (the reference's NaN too); infinite and huge ones read 0.
+      assertClose(expected, y.toArray(), ATOL, RTOL, "y");
+      assertEquals(1, countNaN(y.toArray()), "only the output with the NaN offset is NaN");
+      y.backward(Tensor.ones(d, 1, 1, 4, 4));
+      assertEquals(0, countNaN(input.grad().toArray()), "input gradient");
+      float[] dOffset = offset.grad().toArray();
+      assertEquals(2, countNaN(dOffset), "offset gradient: the NaN sample's dy and dx");
+      assertEquals(0f, dOffset[2 * outHw + 5]);
+      assertEquals(0f, dOffset[3 * outHw + 10]);
+      assertEquals(1, countNaN(mask.grad().toArray()), "mask gradient");
+    }
+  }
+
+  private static int countNaN(float[] v) {
+    int n = 0;
+    for (float f : v) if (Float.isNaN(f)) n++;
+    return n;
+  }
+
   @Test
   void rejectsBadInputsNamingTheArgument() {
     Device d = Device.cpu();
