@@ -12,7 +12,7 @@ echo "== doctor"
 $java -cp "$cp_all" io.plugkit.Doctor | tee "$out/doctor.txt"
 echo "== tests (CPU and CUDA cases)"
 $java -Xss4m -cp "$cp_all" org.junit.platform.console.ConsoleLauncher execute \
-  --class-path "$cp_all" --select-package io.plugkit --details=summary --disable-banner \
+  --select-package io.plugkit --details=summary --disable-banner \
   --reports-dir "$out/junit" 2>&1 | tee "$out/tests.txt" | tail -n 40
 echo "== benchmark (plugkit and PyTorch on the same GPU)"
 py=$(command -v python3)

@@ -51,7 +51,7 @@ public final class Doctor {
         any = true;
       }
     }
-    sb.append(any ? "\n" : " none of plugkit's variables set\n");
+    sb.append(any ? "\n" : " none of the variables plugkit reads is set\n");
 
     sb.append("CPU: ");
     try {

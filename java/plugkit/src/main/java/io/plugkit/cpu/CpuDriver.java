@@ -7,6 +7,7 @@ import io.plugkit.Device;
 import io.plugkit.driver.Conv2dGeometry;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
+import io.plugkit.driver.KernelArgs;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -72,6 +73,7 @@ public final class CpuDriver implements Driver {
   }
 
   @Override public void launch(Kernel kernel, long n, Object... args) {
+    KernelArgs.validate(kernel, n, args);
     if (n == 0) return;
     HostLibrary.launch(kernel, n, args);
   }

@@ -237,7 +237,7 @@ public final class CudaDriver implements Driver {
     }
     long function = function(kernel.name());
     int block = LaunchParams.blockSize(kernel);
-    int grid = LaunchParams.gridSize(n, block, BLOCKS_PER_SM * multiprocessors);
+    int grid = LaunchParams.gridSize(kernel, n, BLOCKS_PER_SM * multiprocessors);
     try (Arena a = Arena.ofConfined()) {
       // cuLaunchKernel copies the argument values before it returns, so the arena may close after it.
       cu.launchKernel(function, grid, block, ts.stream, LaunchParams.pack(kernel, n, args, a), kernel.name());

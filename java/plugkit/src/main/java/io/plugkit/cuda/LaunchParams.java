@@ -48,12 +48,13 @@ final class LaunchParams {
   static int blockSize(Kernel kernel) { return kernel.blockSize() > 0 ? kernel.blockSize() : DEFAULT_BLOCK; }
 
   /**
-   * Blocks for n items: enough for one item per thread, capped at {@code maxBlocks}. The kernels
-   * are grid-stride loops, so a capped grid still covers every item; the cap only stops a huge n
-   * from launching millions of blocks that each do one item.
+   * Blocks for n items, capped at {@code maxBlocks}: one item per thread for plain kernels, one
+   * item per block for block-cooperative ones ({@link Kernel#withBlock}). The kernels stride over
+   * their items by the grid, so a capped grid still covers every item; the cap only stops a huge
+   * n from launching millions of blocks.
    */
-  static int gridSize(long n, int block, int maxBlocks) {
-    long blocks = (n + block - 1) / block;
+  static int gridSize(Kernel kernel, long n, int maxBlocks) {
+    long blocks = kernel.blockSize() > 0 ? n : Math.ceilDiv(n, blockSize(kernel));
     return (int) Math.max(1, Math.min(blocks, maxBlocks));
   }
 }

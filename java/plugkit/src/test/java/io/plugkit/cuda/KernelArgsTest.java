@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.plugkit.driver.ArgKind;
 import io.plugkit.driver.Kernel;
 import io.plugkit.driver.KernelArgs;
 import java.lang.foreign.Arena;
@@ -20,11 +21,12 @@ import org.junit.jupiter.api.Test;
 
 /** Argument checking (shared by both drivers) and the kernelParams array cuLaunchKernel reads. */
 class KernelArgsTest {
-  private static final Kernel K = Kernel.of("demo_kernel", PTR, I32, F32, I64, PTR);
+  // An instance field, not a static Kernel constant: the kernel-signature test scans those against the sources.
+  private final Kernel k = Kernel.of("demo_kernel", PTR, I32, F32, I64, PTR);
 
   @Test void packPutsNFirstThenEachArgumentWithItsSize() {
     try (Arena a = Arena.ofConfined()) {
-      MemorySegment params = LaunchParams.pack(K, 1_000_000_007L, new Object[] {0x7f00_1234_5678L, -7, 2.5f, -3L, 0L}, a);
+      MemorySegment params = LaunchParams.pack(k, 1_000_000_007L, new Object[] {0x7f00_1234_5678L, -7, 2.5f, -3L, 0L}, a);
 
       assertEquals(6 * ADDRESS.byteSize(), params.byteSize());
       MemorySegment[] p = new MemorySegment[6];
@@ -50,42 +52,49 @@ class KernelArgsTest {
   }
 
   @Test void validateAcceptsTheDeclaredTypes() {
-    KernelArgs.validate(K, 10, new Object[] {1L, 2, 3f, 4L, 5L});
+    KernelArgs.validate(k, 10, new Object[] {1L, 2, 3f, 4L, 5L});
   }
 
   @Test void wrongCountNamesKernelAndCounts() {
-    var e = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(K, 10, new Object[] {1L, 2, 3f}));
+    var e = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(k, 10, new Object[] {1L, 2, 3f}));
     assertEquals("kernel demo_kernel: expected 5 arguments after n but got 3", e.getMessage());
   }
 
   @Test void wrongKindNamesKernelAndArgumentIndex() {
     var e = assertThrows(IllegalArgumentException.class,
-        () -> KernelArgs.validate(K, 10, new Object[] {1L, 2, 3.0, 4L, 5L}));
+        () -> KernelArgs.validate(k, 10, new Object[] {1L, 2, 3.0, 4L, 5L}));
     assertEquals("kernel demo_kernel: argument 2 (F32): expected Float but got Double 3.0", e.getMessage());
   }
 
   @Test void intForAPointerIsRejected() {
-    var e = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(K, 10, new Object[] {1, 2, 3f, 4L, 5L}));
+    var e = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(k, 10, new Object[] {1, 2, 3f, 4L, 5L}));
     assertTrue(e.getMessage().startsWith("kernel demo_kernel: argument 0 (PTR): expected Long"), e.getMessage());
   }
 
   @Test void nullArgumentAndNegativeNAreRejected() {
     var e = assertThrows(IllegalArgumentException.class,
-        () -> KernelArgs.validate(K, 10, new Object[] {1L, 2, 3f, null, 5L}));
+        () -> KernelArgs.validate(k, 10, new Object[] {1L, 2, 3f, null, 5L}));
     assertEquals("kernel demo_kernel: argument 3 (I64): expected Long but got null", e.getMessage());
-    var n = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(K, -1, new Object[] {1L, 2, 3f, 4L, 5L}));
+    var n = assertThrows(IllegalArgumentException.class, () -> KernelArgs.validate(k, -1, new Object[] {1L, 2, 3f, 4L, 5L}));
     assertEquals("kernel demo_kernel: n: expected >= 0 but got -1", n.getMessage());
   }
 
   @Test void gridCoversEveryItemUpToTheCap() {
-    assertEquals(1, LaunchParams.gridSize(1, 256, 4224));
-    assertEquals(1, LaunchParams.gridSize(256, 256, 4224));
-    assertEquals(2, LaunchParams.gridSize(257, 256, 4224));
-    assertEquals(4224, LaunchParams.gridSize(1L << 40, 256, 4224));
+    assertEquals(1, LaunchParams.gridSize(k, 1, 4224));
+    assertEquals(1, LaunchParams.gridSize(k, 256, 4224));
+    assertEquals(2, LaunchParams.gridSize(k, 257, 4224));
+    assertEquals(4224, LaunchParams.gridSize(k, 1L << 40, 4224));
+  }
+
+  @Test void blockCooperativeKernelsGetOneBlockPerItem() {
+    Kernel perChannel = Kernel.withBlock("per_channel", 256, PTR);
+    assertEquals(1, LaunchParams.gridSize(perChannel, 1, 4224));
+    assertEquals(300, LaunchParams.gridSize(perChannel, 300, 4224));
+    assertEquals(4224, LaunchParams.gridSize(perChannel, 100_000, 4224));
   }
 
   @Test void blockSizeIsTheKernelsOwnOrTheDefault() {
-    assertEquals(256, LaunchParams.blockSize(K));
+    assertEquals(256, LaunchParams.blockSize(k));
     assertEquals(128, LaunchParams.blockSize(Kernel.withBlock("reduce", 128, PTR)));
   }
 }

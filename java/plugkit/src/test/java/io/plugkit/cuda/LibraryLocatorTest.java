@@ -109,6 +109,13 @@ class LibraryLocatorTest {
     assertTrue(e.getMessage().contains(fake.toString() + ": "), e.getMessage());
   }
 
+  @Test void aSonameHitReportsTheFileTheSystemLoaderChose() {
+    LoadedLibrary libc = LoadedLibrary.load("C library", List.of(new LibraryLocator.Candidate("libc.so.6", null)), "-");
+
+    assertTrue(libc.location().matches("/.*/libc[.-].*so.* \\(via the system loader\\)"), libc.location());
+    assertTrue(libc.lookup().find("malloc").isPresent());
+  }
+
   @Test void expandOrdersWildcardMatchesNewestNameFirst() throws IOException {
     Files.createDirectories(root.resolve("usr/local/cuda-12.4/lib64"));
     Files.createDirectories(root.resolve("usr/local/cuda-13.0/lib64"));
