@@ -63,7 +63,7 @@ PK_INLINE float deform_conv_coordinate_weight(const float* plane, int height, in
 }
 
 // Adds v times each in-image corner's bilinear weight to the gradient plane, the adjoint of
-// deform_conv_bilinear. Atomic: other kernel points and output locations sample the same pixels.
+// deform_conv_bilinear; atomically when other work items may hit the same pixels.
 PK_INLINE void deform_conv_scatter(float* plane, int height, int width, float h, float w, float v, bool atomic) {
   if (!deform_conv_inside(height, width, h, w)) return;
   int hLow = (int)floorf(h), wLow = (int)floorf(w);

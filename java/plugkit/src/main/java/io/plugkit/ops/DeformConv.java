@@ -77,7 +77,8 @@ public final class DeformConv {
    * <p>Kernel point (i, j) of output (oh, ow) samples the input at
    * {@code (oh * strideH - padH + i * dilationH + dy, ow * strideW - padW + j * dilationW + dx)}
    * bilinearly; a corner outside the image reads 0, and a sample with h <= -1, h >= H, w <= -1
-   * or w >= W reads 0 entirely. The sample is multiplied by the mask entry (v2).
+   * or w >= W reads 0 entirely. The sample is multiplied by the mask entry (v2). Beyond
+   * torchvision: a NaN offset makes its sample NaN (infinite ones read 0), never an out-of-bounds read.
    *
    * @param stride {strideH, strideW} or one value for both, each > 0
    * @param padding {padH, padW} or one value, each >= 0
