@@ -49,6 +49,10 @@ class DeformConvTest {
     // make forward chunks of 5 images and backward chunks of 2 (two column buffers): neither divides 33.
     DeformConv.setWorkspaceBytes(960);
     checkFixture(d, "v2_batch33", "v2_batch33 chunked");
+    // A bound below one image's columns still runs, one image per chunk.
+    DeformConv.setWorkspaceBytes(1);
+    checkFixture(d, "v2_odd", "v2_odd one image per chunk");
+    DeformConv.setWorkspaceBytes(960);
     DeformConv.setDeterministic(true);
     for (String name : FIXTURES) checkFixture(d, name, name + " deterministic, chunked");
   }
