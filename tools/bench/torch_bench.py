@@ -22,6 +22,9 @@ def build(op, a, dev):
     if op == "grid_sample":
         import torch_bench_grid
         return torch_bench_grid.build(op, a, dev)
+    if op == "deform_conv2d":
+        import torch_bench_dcn
+        return torch_bench_dcn.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

@@ -41,6 +41,7 @@ public final class Benchmark {
     List<BenchCase> cases = new ArrayList<>();
     List<BenchCase> all = new ArrayList<>(CoreOpsCases.all());
     all.addAll(GridSampleCases.all());
+    all.addAll(DeformConvCases.all());
     for (BenchCase c : all) if (c.id().contains(filter)) cases.add(c);
 
     System.out.printf("plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs, median%n",
