@@ -23,9 +23,10 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The main job: on the best device, trains a small CNN (conv-bn-relu-pool x2, global pool,
- * linear) to tell four kinds of generated 16x16 patterns apart, printing the loss as it falls,
- * a progress bar, the held-out accuracy and a table of per-op timings.
+ * The main job, on the best device. Stage 1 trains a small CNN (conv-bn-relu-pool x2, global
+ * pool, linear) to tell four kinds of generated 16x16 patterns apart, printing the loss as it
+ * falls, a progress bar, the held-out accuracy and a table of per-op timings. Stage 2 trains a
+ * spatial transformer to undo random affine distortions ({@link StnDemo}).
  */
 public final class Demo {
   private static final int STEPS = 300;
@@ -37,7 +38,7 @@ public final class Demo {
     Device device = Device.best();
     Driver driver = Drivers.of(device);
     System.out.println("plugkit demo on " + device + ": " + driver.describe());
-    System.out.printf("task: classify %d-pixel patterns (stripes H/V, diagonals, rings) from generated data, batch %d, %d steps%n",
+    System.out.printf("stage 1: classify %d-pixel patterns (stripes H/V, diagonals, rings) from generated data, batch %d, %d steps%n",
         PatternData.SIZE * PatternData.SIZE, BATCH, STEPS);
     Map<String, long[]> timings = new LinkedHashMap<>();
     try (Scope modelScope = Scope.open()) {
@@ -64,7 +65,7 @@ public final class Demo {
           double v = loss.item();
           if (step == 1) first = v;
           running = step == 1 ? v : 0.9 * running + 0.1 * v;
-          if (step % 10 == 0 || step == STEPS) progress(step, running);
+          if (step % 10 == 0) progress(step, STEPS, running);
           if (step % 50 == 0) System.out.printf(Locale.ROOT, "%nstep %3d  loss %.4f%n", step, running);
         }
       }
@@ -74,6 +75,7 @@ public final class Demo {
           first, running, seconds, STEPS / seconds, 100 * accuracy);
       printTimings(timings);
     }
+    StnDemo.run(device);
   }
 
   private static double evaluate(List<Module> layers, PatternData data, Device device) {
@@ -125,10 +127,10 @@ public final class Demo {
     return out;
   }
 
-  private static void progress(int step, double loss) {
+  static void progress(int step, int steps, double loss) {
     int width = 30;
-    int done = step * width / STEPS;
-    System.out.printf(Locale.ROOT, "\r[%s%s] %3d/%d  loss %.4f", "#".repeat(done), ".".repeat(width - done), step, STEPS, loss);
+    int done = step * width / steps;
+    System.out.printf(Locale.ROOT, "\r[%s%s] %3d/%d  loss %.4f", "#".repeat(done), ".".repeat(width - done), step, steps, loss);
     System.out.flush();
   }
 
