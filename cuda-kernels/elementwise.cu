@@ -55,11 +55,21 @@ PK_KERNEL void elementwise_binary(int64_t n, int op, const float* __restrict__ a
   const int64_t size[6] = {size0, size1, size2, size3, size4, size5};
   const int64_t strideA[6] = {strideA0, strideA1, strideA2, strideA3, strideA4, strideA5};
   const int64_t strideB[6] = {strideB0, strideB1, strideB2, strideB3, strideB4, strideB5};
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t oa, ob;
     elementwise_offsets(i, size, strideA, strideB, &oa, &ob);
     y[i] = elementwise_apply(op, a[oa], b[ob]);
   }
+#else
+  // Host: one item per innermost row, so the index math runs once a row, not once a value.
+  PK_FOR_WORK(r, n / size5, size5) {
+    int64_t oa, ob;
+    elementwise_offsets(r * size5, size, strideA, strideB, &oa, &ob);
+    float* yr = y + r * size5;
+    for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, a[oa + j * strideA5], b[ob + j * strideB5]);
+  }
+#endif
 }
 
 PK_KERNEL void elementwise_scalar(int64_t n, int op, const float* __restrict__ x, float* __restrict__ y,
@@ -80,10 +90,22 @@ PK_KERNEL void elementwise_div_grad_b(int64_t n, const float* __restrict__ g, co
   const int64_t size[6] = {size0, size1, size2, size3, size4, size5};
   const int64_t strideA[6] = {strideA0, strideA1, strideA2, strideA3, strideA4, strideA5};
   const int64_t strideB[6] = {strideB0, strideB1, strideB2, strideB3, strideB4, strideB5};
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t oa, ob;
     elementwise_offsets(i, size, strideA, strideB, &oa, &ob);
     float bv = b[ob];
     db[i] = -g[i] * a[oa] / (bv * bv);
   }
+#else
+  PK_FOR_WORK(r, n / size5, size5) {
+    int64_t oa, ob;
+    elementwise_offsets(r * size5, size, strideA, strideB, &oa, &ob);
+    for (int64_t j = 0; j < size5; ++j) {
+      const int64_t i = r * size5 + j;
+      const float bv = b[ob + j * strideB5];
+      db[i] = -g[i] * a[oa + j * strideA5] / (bv * bv);
+    }
+  }
+#endif
 }

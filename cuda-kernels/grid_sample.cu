@@ -326,7 +326,11 @@ PK_INLINE void grid_sample_backward_point(const float* gradOut, const float* in,
   }
 }
 
-// One item per output location, all channels: the grid gradient (when computeGrid) and, when
+// Channels per host work item of the input gradient: enough items for the cores when the batch
+// is small, few enough that the coordinate recomputation per block stays cheap.
+#define GRID_SAMPLE_HOST_CHANNELS 8
+
+// GPU: one item per output location, all channels: the grid gradient (when computeGrid) and, when
 // computeInput, the input gradient. gradInput must be zeroed first. Several locations sample the
 // same input pixel, so the input gradient is a scatter from concurrent items: pk_atomic_add
 // makes it race-free, but float addition in arrival order is not reproducible bit for bit.
@@ -334,15 +338,45 @@ PK_KERNEL void grid_sample_backward(int64_t n, const float* gradOutput, const fl
                                     float* gradInput, float* gradGrid, int channels, int inH, int inW, int outH,
                                     int outW, int mode, int paddingMode, int alignCorners, int computeInput,
                                     int computeGrid) {
+  const int64_t outPlane = (int64_t)outH * outW;
+  const int64_t inPlane = (int64_t)inH * inW;
+#if PK_GPU
   PK_FOR(i, n) {
-    int64_t outPlane = (int64_t)outH * outW;
-    int64_t inPlane = (int64_t)inH * inW;
     int64_t b = i / outPlane;
     grid_sample_backward_point(gradOutput + b * channels * outPlane + i % outPlane, input + b * channels * inPlane,
                                computeInput ? gradInput + b * channels * inPlane : 0,
                                computeGrid ? gradGrid + 2 * i : 0, grid[2 * i], grid[2 * i + 1], channels, inPlane,
                                outPlane, inH, inW, mode, paddingMode, alignCorners, 1);
   }
+#else
+  // Host: atomics on the CPU are compare-and-swap loops that cost more than the sampling, so
+  // the two gradients take separate passes without them. The grid gradient needs every channel
+  // of a location: one item per location. The input gradient: one item per (image, block of
+  // GRID_SAMPLE_HOST_CHANNELS channels) visits the image's locations in order and alone writes
+  // its planes; the coordinates are recomputed once per block, a small price.
+  if (computeGrid) {
+    PK_FOR_WORK(i, n, channels) {
+      int64_t b = i / outPlane;
+      grid_sample_backward_point(gradOutput + b * channels * outPlane + i % outPlane, input + b * channels * inPlane,
+                                 0, gradGrid + 2 * i, grid[2 * i], grid[2 * i + 1], channels, inPlane, outPlane, inH,
+                                 inW, mode, paddingMode, alignCorners, 0);
+    }
+  }
+  if (computeInput) {
+    const int64_t blocks = (channels + GRID_SAMPLE_HOST_CHANNELS - 1) / GRID_SAMPLE_HOST_CHANNELS;
+    PK_FOR_WORK(j, n / outPlane * blocks, outPlane * GRID_SAMPLE_HOST_CHANNELS) {
+      const int64_t b = j / blocks;
+      const int64_t c0 = (j % blocks) * GRID_SAMPLE_HOST_CHANNELS;
+      const int count = (int)(channels - c0 < GRID_SAMPLE_HOST_CHANNELS ? channels - c0 : GRID_SAMPLE_HOST_CHANNELS);
+      const float* g = grid + b * outPlane * 2;
+      for (int64_t p = 0; p < outPlane; ++p) {
+        grid_sample_backward_point(gradOutput + (b * channels + c0) * outPlane + p, 0,
+                                   gradInput + (b * channels + c0) * inPlane, 0, g[2 * p], g[2 * p + 1], count,
+                                   inPlane, outPlane, inH, inW, mode, paddingMode, alignCorners, 0);
+      }
+    }
+  }
+#endif
 }
 
 // The reproducible input gradient: one item per (n, c) plane owns that plane and visits the

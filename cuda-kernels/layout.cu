@@ -20,6 +20,7 @@ PK_KERNEL void layout_strided_copy(int64_t n, const float* __restrict__ src, flo
   const int64_t size[6] = {size0, size1, size2, size3, size4, size5};
   const int64_t srcStride[6] = {srcStride0, srcStride1, srcStride2, srcStride3, srcStride4, srcStride5};
   const int64_t dstStride[6] = {dstStride0, dstStride1, dstStride2, dstStride3, dstStride4, dstStride5};
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t rest = i, os = 0, od = 0;
     for (int d = 5; d >= 0; --d) {
@@ -32,4 +33,18 @@ PK_KERNEL void layout_strided_copy(int64_t n, const float* __restrict__ src, flo
     }
     dst[od] = src[os];
   }
+#else
+  // Host: one item per innermost row; the divisions run once a row.
+  PK_FOR_WORK(r, n / size5, size5) {
+    int64_t rest = r, os = 0, od = 0;
+    for (int d = 4; d >= 0; --d) {
+      if (size[d] == 1) continue;
+      int64_t c = rest % size[d];
+      rest /= size[d];
+      os += c * srcStride[d];
+      od += c * dstStride[d];
+    }
+    for (int64_t j = 0; j < size5; ++j) dst[od + j * dstStride5] = src[os + j * srcStride5];
+  }
+#endif
 }

@@ -36,7 +36,7 @@ PK_INLINE float loss_class_weight(const float* weight, int64_t c) { return weigh
 PK_KERNEL void cross_entropy_forward(int64_t n, const float* logits, const int64_t* target,
                                      const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                      float labelSmoothing, float* rowStats, float* lossOut) {
-  PK_FOR(r, n) {
+  PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     float nll = 0.0f, smooth = 0.0f, wt = 0.0f;
     if (t != ignoreIndex) {
@@ -111,7 +111,7 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
                                       const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                       float labelSmoothing, const float* sums, int reduction,
                                       const float* gradOut, int64_t gradStride, float* dlogits) {
-  PK_FOR(r, n) {
+  PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     const int64_t base = (r / S) * C * S + (r % S);
     const float* z = logits + base;

@@ -16,7 +16,7 @@ typedef double reduce_acc_t;
 // neighbouring addresses, so the loads are coalesced on the GPU.
 PK_KERNEL void reduce_sum(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t reduce,
                           int64_t inner, float divisor) {
-  PK_FOR(i, n) {
+  PK_FOR_WORK(i, n, reduce) {
     int64_t o = i / inner;
     const float* p = x + o * reduce * inner + i % inner;
     reduce_acc_t acc = 0;
@@ -57,7 +57,7 @@ PK_KERNEL void reduce_sum_rows(int64_t n, const float* __restrict__ x, float* __
 // Host variant: one item per row.
 PK_KERNEL void reduce_sum_rows(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t reduce,
                                float divisor) {
-  PK_FOR(row, n) {
+  PK_FOR_WORK(row, n, reduce) {
     const float* p = x + row * reduce;
     double acc = 0;
     for (int64_t r = 0; r < reduce; ++r) acc += p[r];

@@ -12,7 +12,7 @@
 
 PK_KERNEL void softmax_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t dim,
                                int64_t inner, int log) {
-  PK_FOR(i, n) {
+  PK_FOR_WORK(i, n, dim) {
     int64_t base = (i / inner) * dim * inner + i % inner;
     const float* xr = x + base;
     float* yr = y + base;
@@ -34,7 +34,7 @@ PK_KERNEL void softmax_forward(int64_t n, const float* __restrict__ x, float* __
 
 PK_KERNEL void softmax_backward(int64_t n, const float* __restrict__ y, const float* __restrict__ g,
                                 float* __restrict__ dx, int64_t dim, int64_t inner, int log) {
-  PK_FOR(i, n) {
+  PK_FOR_WORK(i, n, dim) {
     int64_t base = (i / inner) * dim * inner + i % inner;
     const float* yr = y + base;
     const float* gr = g + base;

@@ -14,6 +14,7 @@
   #define PK_FOR(i, n) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
          i += (int64_t)blockDim.x * gridDim.x)
+  #define PK_FOR_WORK(i, n, work) PK_FOR(i, n)
   PK_INLINE void pk_atomic_add(float* p, float v) { atomicAdd(p, v); }
 #else
   #include <math.h>
@@ -28,6 +29,12 @@
   #define PK_FOR(i, n) \
     for (int64_t pk_n_ = (int64_t)(n), pk_once_ = 1; pk_once_; pk_once_ = 0) \
       _Pragma("omp parallel for schedule(static) if(pk_n_ > PK_PAR_MIN)") \
+      for (int64_t i = 0; i < pk_n_; ++i)
+  // For items that each do `work` inner steps (a row, a channel): parallel when the total pays,
+  // even for few items, where PK_FOR's item count alone would keep the loop serial.
+  #define PK_FOR_WORK(i, n, work) \
+    for (int64_t pk_n_ = (int64_t)(n), pk_w_ = pk_n_ * (int64_t)(work), pk_once_ = 1; pk_once_; pk_once_ = 0) \
+      _Pragma("omp parallel for schedule(static) if(pk_n_ > 1 && pk_w_ > PK_PAR_MIN)") \
       for (int64_t i = 0; i < pk_n_; ++i)
   PK_INLINE void pk_atomic_add(float* p, float v) {
     #pragma omp atomic
