@@ -10,7 +10,7 @@ import java.util.Locale;
 
 /**
  * {@code bench [--device cpu|cuda] [--threads N] [--warmup N] [--repeats N] [--filter TEXT]
- * [--python PATH] [--torch-script PATH]}: times the core ops on one device and, in the same run,
+ * [--exclude TEXT] [--python PATH] [--torch-script PATH]}: times the core ops on one device and, in the same run,
  * PyTorch on the same device and thread count, and prints the ratio.
  */
 public final class Benchmark {
@@ -22,6 +22,7 @@ public final class Benchmark {
     int warmup = 3;
     int repeats = 10;
     String filter = "";
+    String exclude = null;
     String python = "/usr/bin/python3";
     String script = "tools/bench/torch_bench.py";
     for (int i = 0; i < args.length; i++) {
@@ -32,6 +33,7 @@ public final class Benchmark {
         case "--warmup" -> { warmup = Integer.parseInt(v); i++; }
         case "--repeats" -> { repeats = Integer.parseInt(v); i++; }
         case "--filter" -> { filter = v; i++; }
+        case "--exclude" -> { exclude = v; i++; }
         case "--python" -> { python = v; i++; }
         case "--torch-script" -> { script = v; i++; }
         default -> throw new IllegalArgumentException("bench: unknown option " + args[i]);
@@ -42,7 +44,9 @@ public final class Benchmark {
     List<BenchCase> all = new ArrayList<>(CoreOpsCases.all());
     all.addAll(GridSampleCases.all());
     all.addAll(DeformConvCases.all());
-    for (BenchCase c : all) if (c.id().contains(filter)) cases.add(c);
+    for (BenchCase c : all) {
+      if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
+    }
 
     System.out.printf("plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs, median%n",
         device, Drivers.of(device).describe(), threads, warmup, repeats);

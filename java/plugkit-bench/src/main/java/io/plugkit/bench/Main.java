@@ -15,7 +15,7 @@ public final class Main {
       case "bench" -> Benchmark.main(rest);
       case "doctor" -> Doctor.main(rest);
       default -> {
-        System.out.println("usage: plugkit demo | bench [--device cpu|cuda] [--threads N] [--filter TEXT] | doctor");
+        System.out.println("usage: plugkit demo | bench [--device cpu|cuda] [--threads N] [--filter TEXT] [--exclude TEXT] | doctor");
         if (!cmd.equals("help")) System.exit(2);
       }
     }
