@@ -29,6 +29,7 @@ public final class HostLibrary {
   private HostLibrary() {}
 
   private static SymbolLookup load() {
+    ThreadPolicy.apply();
     String override = System.getProperty("plugkit.host.library");
     var path = override != null ? java.nio.file.Path.of(override)
         : NativeLoader.extract(NativeLoader.NATIVE_RESOURCES + "libplugkit_host.so");

@@ -35,6 +35,7 @@ public final class OpenBlas {
   private OpenBlas() {}
 
   private static Path locate() {
+    ThreadPolicy.apply();
     String override = System.getenv("PLUGKIT_OPENBLAS");
     if (override != null && !override.isBlank()) return Path.of(override);
     Path last = null;
