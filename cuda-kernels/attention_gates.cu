@@ -1,0 +1,243 @@
+// Attention gates of SE (Hu et al. 2018, "Squeeze-and-Excitation Networks"), CBAM (Woo et al. 2018,
+// "CBAM: Convolutional Block Attention Module") and DCANet (Ma et al. 2020, "DCANet: Learning
+// Connected Attentions for Convolutional Neural Networks"), forward and backward:
+//  - gate_channel_mean_max: CBAM's spatial descriptor in one pass, x [N, C, H, W] -> y [N, 2, H, W]
+//    (y[:, 0] = mean over C, y[:, 1] = max over C) with argmax [N, H, W] (int64 channel index);
+//  - gate_channel / gate_spatial: the final scaling fused with its gate, y = x * g(a), a [N, C] for
+//    the channel gate (SE, CBAM's channel attention) or [N, H*W] for the spatial one; g is
+//    sigmoid (gate 0) or hard sigmoid relu6(a + 3) / 6 (gate 1);
+//  - dca_layer_norm: LayerNorm over the last dim of short rows [R, K] (DCANet's attention
+//    connection normalises the mixed channel descriptors [N, C]).
+// Max selection (PyTorch's max(dim)): the first maximum wins ties and the first NaN wins over every
+// number, so NaN propagates; its gradient goes to the selected channel only.
+// Thread mapping is given per kernel; planeSize = H * W.
+#include "plugkit/portable.cuh"
+
+#define GATE_SIGMOID 0
+#define GATE_HARD_SIGMOID 1
+
+PK_INLINE float gates_apply(float a, int gate) {
+  if (gate == GATE_HARD_SIGMOID) return fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f;
+  return pk_sigmoid(a);
+}
+
+// dg/da from a and s = g(a). Hard sigmoid: 1/6 strictly inside (-3, 3), 0 elsewhere (PyTorch's
+// hardsigmoid_backward).
+PK_INLINE float gates_slope(float a, float s, int gate) {
+  if (gate == GATE_HARD_SIGMOID) return (a > -3.0f && a < 3.0f) ? 1.0f / 6.0f : 0.0f;
+  return s * (1.0f - s);
+}
+
+// True when v replaces best in PyTorch's sequential max scan: a larger number, or a first NaN.
+PK_INLINE bool gates_max_beats(float v, float best) {
+  if (best != best) return false;
+  return v > best || v != v;
+}
+
+// ---- channel mean and max ------------------------------------------------------------------
+
+// One item per (n, pixel), looping over channels: neighbouring items read neighbouring pixels, so
+// every channel step is a coalesced row on the GPU and a cache line shared by 16 items on the host.
+PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* x, float* y, int64_t* argmax,
+                                             int channels, int64_t planeSize) {
+  PK_FOR(i, n) {
+    int64_t b = i / planeSize;
+    int64_t p = i - b * planeSize;
+    const float* xp = x + b * channels * planeSize + p;
+    float sum = 0.0f;
+    float best = xp[0];
+    int bestC = 0;
+    for (int c = 0; c < channels; ++c) {
+      float v = xp[c * planeSize];
+      sum += v;
+      if (gates_max_beats(v, best)) { best = v; bestC = c; }
+    }
+    y[(2 * b) * planeSize + p] = sum / (float)channels;
+    y[(2 * b + 1) * planeSize + p] = best;
+    argmax[i] = bestC;
+  }
+}
+
+// One item per input value (a gather: no atomics): the mean's share plus, at the argmax channel,
+// the max's gradient. Overwrites dx.
+PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* dy, const int64_t* argmax, float* dx,
+                                              int channels, int64_t planeSize) {
+  PK_FOR(i, n) {
+    int64_t plane = i / planeSize;
+    int64_t p = i - plane * planeSize;
+    int64_t b = plane / channels;
+    int64_t c = plane - b * channels;
+    const float* dyb = dy + 2 * b * planeSize;
+    float g = dyb[p] / (float)channels;
+    if (argmax[b * planeSize + p] == c) g += dyb[planeSize + p];
+    dx[i] = g;
+  }
+}
+
+// ---- gated scaling, forward ------------------------------------------------------------------
+// n = N * C * H * W values. GPU: one thread per value (any plane size keeps every thread busy and
+// reads coalesced; the gate is a few flops). Host: one plane per iteration, so each gate is
+// evaluated once per plane (channel) or the plane loop stays unit-stride and vectorisable (spatial).
+
+#if PK_GPU
+PK_KERNEL void gate_channel_forward(int64_t n, const float* x, const float* a, float* y, int64_t planeSize,
+                                    int gate) {
+  PK_FOR(i, n) { y[i] = x[i] * gates_apply(a[i / planeSize], gate); }
+}
+
+PK_KERNEL void gate_spatial_forward(int64_t n, const float* x, const float* a, float* y, int channels,
+                                    int64_t planeSize, int gate) {
+  PK_FOR(i, n) {
+    int64_t b = i / (channels * planeSize);
+    y[i] = x[i] * gates_apply(a[b * planeSize + i % planeSize], gate);
+  }
+}
+#else
+PK_KERNEL void gate_channel_forward(int64_t n, const float* x, const float* a, float* y, int64_t planeSize,
+                                    int gate) {
+  const int64_t planes = n / planeSize;
+  #pragma omp parallel for schedule(static) if (n > PK_PAR_MIN && planes > 1)
+  for (int64_t q = 0; q < planes; ++q) {
+    const float s = gates_apply(a[q], gate);
+    const float* xq = x + q * planeSize;
+    float* yq = y + q * planeSize;
+    for (int64_t i = 0; i < planeSize; ++i) yq[i] = xq[i] * s;
+  }
+}
+
+PK_KERNEL void gate_spatial_forward(int64_t n, const float* x, const float* a, float* y, int channels,
+                                    int64_t planeSize, int gate) {
+  const int64_t planes = n / planeSize;
+  #pragma omp parallel for schedule(static) if (n > PK_PAR_MIN && planes > 1)
+  for (int64_t q = 0; q < planes; ++q) {
+    const float* ab = a + (q / channels) * planeSize;
+    const float* xq = x + q * planeSize;
+    float* yq = y + q * planeSize;
+    for (int64_t i = 0; i < planeSize; ++i) yq[i] = xq[i] * gates_apply(ab[i], gate);
+  }
+}
+#endif
+
+// ---- gated scaling, backward -----------------------------------------------------------------
+
+// Channel gate: n = N * C planes. dx = dy * s, da = g'(a) * sum over the plane of dy * x.
+// GPU: one block per plane (Kernel.withBlock, 256 threads: 8 warps hide the load latency of a
+// 28x28 plane); the threads stride the plane and pk_block_sum combines their partial sums, so no
+// atomics and a fixed summation order. Blocks stride over planes, so any grid is correct.
+// Host: one plane per iteration, summed in double.
+#if PK_GPU
+PK_KERNEL void gate_channel_backward(int64_t n, const float* x, const float* a, const float* dy, float* dx,
+                                     float* da, int64_t planeSize, int gate) {
+  for (int64_t q = blockIdx.x; q < n; q += gridDim.x) {
+    const float s = gates_apply(a[q], gate);
+    const float* xq = x + q * planeSize;
+    const float* dyq = dy + q * planeSize;
+    float* dxq = dx + q * planeSize;
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < planeSize; i += blockDim.x) {
+      dxq[i] = dyq[i] * s;
+      sum += dyq[i] * xq[i];
+    }
+    sum = pk_block_sum(sum);
+    if (threadIdx.x == 0) da[q] = sum * gates_slope(a[q], s, gate);
+  }
+}
+#else
+PK_KERNEL void gate_channel_backward(int64_t n, const float* x, const float* a, const float* dy, float* dx,
+                                     float* da, int64_t planeSize, int gate) {
+  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
+  for (int64_t q = 0; q < n; ++q) {
+    const float s = gates_apply(a[q], gate);
+    const float* xq = x + q * planeSize;
+    const float* dyq = dy + q * planeSize;
+    float* dxq = dx + q * planeSize;
+    double sum = 0.0;
+    for (int64_t i = 0; i < planeSize; ++i) {
+      dxq[i] = dyq[i] * s;
+      sum += (double)dyq[i] * xq[i];
+    }
+    da[q] = (float)sum * gates_slope(a[q], s, gate);
+  }
+}
+#endif
+
+// Spatial gate: n = N * H * W items, one per (n, pixel), looping over channels (coalesced rows on
+// the GPU, as in gate_channel_mean_max_forward): dx = dy * s, da = g'(a) * sum over C of dy * x.
+// Each item owns its da value and its dx column, so there are no atomics.
+PK_KERNEL void gate_spatial_backward(int64_t n, const float* x, const float* a, const float* dy, float* dx,
+                                     float* da, int channels, int64_t planeSize, int gate) {
+  PK_FOR(i, n) {
+    int64_t b = i / planeSize;
+    int64_t offset = b * channels * planeSize + (i - b * planeSize);
+    const float s = gates_apply(a[i], gate);
+    float sum = 0.0f;
+    for (int c = 0; c < channels; ++c) {
+      int64_t j = offset + c * planeSize;
+      dx[j] = dy[j] * s;
+      sum += dy[j] * x[j];
+    }
+    da[i] = sum * gates_slope(a[i], s, gate);
+  }
+}
+
+// ---- LayerNorm over short rows (DCANet's connection) --------------------------------------------
+// x, y, dy, dx [rows, cols]; weight, bias [cols]; mean, rstd [rows] saved for the backward.
+// y = (x - mean) * rstd * weight + bias with the biased variance, as torch.nn.LayerNorm. One item
+// per row: the rows are channel descriptors (a few hundred values, a few rows), far too little work
+// for block cooperation to pay.
+PK_KERNEL void dca_layer_norm_forward(int64_t n, const float* x, const float* weight, const float* bias, float* y,
+                                      float* mean, float* rstd, int cols, float eps) {
+  PK_FOR(r, n) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float mu = 0.0f;
+    for (int j = 0; j < cols; ++j) mu += xr[j];
+    mu /= (float)cols;
+    float var = 0.0f;
+    for (int j = 0; j < cols; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+    const float inv = 1.0f / sqrtf(var / (float)cols + eps);
+    for (int j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * inv * weight[j] + bias[j];
+    mean[r] = mu;
+    rstd[r] = inv;
+  }
+}
+
+// One item per row: with g = dy * weight and xhat = (x - mean) * rstd,
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)). Overwrites dx.
+PK_KERNEL void dca_layer_norm_backward(int64_t n, const float* x, const float* weight, const float* mean,
+                                       const float* rstd, const float* dy, float* dx, int cols) {
+  PK_FOR(r, n) {
+    const float* xr = x + r * cols;
+    const float* dyr = dy + r * cols;
+    float* dxr = dx + r * cols;
+    float sumG = 0.0f;
+    float sumGX = 0.0f;
+    for (int j = 0; j < cols; ++j) {
+      float g = dyr[j] * weight[j];
+      sumG += g;
+      sumGX += g * (xr[j] - mean[r]) * rstd[r];
+    }
+    const float meanG = sumG / (float)cols;
+    const float meanGX = sumGX / (float)cols;
+    for (int j = 0; j < cols; ++j) {
+      float xhat = (xr[j] - mean[r]) * rstd[r];
+      dxr[j] = rstd[r] * (dyr[j] * weight[j] - meanG - xhat * meanGX);
+    }
+  }
+}
+
+// One item per column, summing over the rows: dweight = sum dy * xhat, dbias = sum dy. Overwrites both.
+PK_KERNEL void dca_layer_norm_param_grad(int64_t n, const float* x, const float* mean, const float* rstd,
+                                         const float* dy, float* dweight, float* dbias, int rows) {
+  PK_FOR(j, n) {
+    float sw = 0.0f;
+    float sb = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      float g = dy[r * n + j];
+      sw += g * (x[r * n + j] - mean[r]) * rstd[r];
+      sb += g;
+    }
+    dweight[j] = sw;
+    dbias[j] = sb;
+  }
+}
