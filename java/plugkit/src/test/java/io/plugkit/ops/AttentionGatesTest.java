@@ -21,6 +21,9 @@ class AttentionGatesTest {
   // logit gradients sum up to 28 products in float against double accumulation.
   private static final double ATOL = 1e-6;
   private static final double RTOL = 1e-5;
+  // Small odd planes, and a plane of 37 x 29 = 1073 pixels: more than one host tile (1024) with a
+  // partial last one, and more than one GPU block stride (256).
+  private static final int[][] SHAPES = {{3, 5, 4, 7}, {2, 3, 37, 29}};
 
   private static double gate(double a, Gate g) {
     return g == Gate.SIGMOID ? 1 / (1 + Math.exp(-a)) : Math.min(Math.max(a + 3, 0), 6) / 6;
@@ -54,37 +57,43 @@ class AttentionGatesTest {
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void channelMeanMaxMatchesReference(Device d) {
     TestDevices.assumeUsable(d);
-    try (Scope s = Scope.open()) {
-      int n = 3, c = 5, h = 4, w = 7, plane = h * w;
-      // Values on a grid of 0.25: many channels tie for a pixel's maximum.
-      float[] xs = Tensor.uniform(d, 1, -1f, 1f, n, c, h, w).toArray();
-      for (int i = 0; i < xs.length; i++) xs[i] = Math.round(xs[i] * 4) / 4f;
-      Tensor x = Tensor.of(d, xs, n, c, h, w).requiresGrad(true);
-      Tensor dy = Tensor.uniform(d, 2, -1f, 1f, n, 2, h, w);
-      float[] g = dy.toArray();
-      double[] y = new double[n * 2 * plane];
-      double[] dx = new double[xs.length];
-      for (int b = 0; b < n; b++) {
-        for (int p = 0; p < plane; p++) {
-          double sum = 0;
-          int best = 0;
-          for (int ch = 0; ch < c; ch++) {
-            float v = xs[(b * c + ch) * plane + p];
-            sum += v;
-            if (v > xs[(b * c + best) * plane + p]) best = ch;
-          }
-          y[b * 2 * plane + p] = sum / c;
-          y[(b * 2 + 1) * plane + p] = xs[(b * c + best) * plane + p];
-          for (int ch = 0; ch < c; ch++) dx[(b * c + ch) * plane + p] = g[b * 2 * plane + p] / c;
-          dx[(b * c + best) * plane + p] += g[(b * 2 + 1) * plane + p];
-        }
+    for (int[] shape : SHAPES) {
+      try (Scope s = Scope.open()) {
+        checkChannelMeanMax(d, shape[0], shape[1], shape[2], shape[3]);
       }
-      Tensor out = AttentionGates.channelMeanMax(x);
-      assertArrayEquals(new int[] {n, 2, h, w}, out.dims());
-      assertClose(y, out.toArray(), ATOL, RTOL, "mean and max");
-      out.backward(dy);
-      assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the first maximum's gradient");
     }
+  }
+
+  private static void checkChannelMeanMax(Device d, int n, int c, int h, int w) {
+    int plane = h * w;
+    // Values on a grid of 0.25: many channels tie for a pixel's maximum.
+    float[] xs = Tensor.uniform(d, 1, -1f, 1f, n, c, h, w).toArray();
+    for (int i = 0; i < xs.length; i++) xs[i] = Math.round(xs[i] * 4) / 4f;
+    Tensor x = Tensor.of(d, xs, n, c, h, w).requiresGrad(true);
+    Tensor dy = Tensor.uniform(d, 2, -1f, 1f, n, 2, h, w);
+    float[] g = dy.toArray();
+    double[] y = new double[n * 2 * plane];
+    double[] dx = new double[xs.length];
+    for (int b = 0; b < n; b++) {
+      for (int p = 0; p < plane; p++) {
+        double sum = 0;
+        int best = 0;
+        for (int ch = 0; ch < c; ch++) {
+          float v = xs[(b * c + ch) * plane + p];
+          sum += v;
+          if (v > xs[(b * c + best) * plane + p]) best = ch;
+        }
+        y[b * 2 * plane + p] = sum / c;
+        y[(b * 2 + 1) * plane + p] = xs[(b * c + best) * plane + p];
+        for (int ch = 0; ch < c; ch++) dx[(b * c + ch) * plane + p] = g[b * 2 * plane + p] / c;
+        dx[(b * c + best) * plane + p] += g[(b * 2 + 1) * plane + p];
+      }
+    }
+    Tensor out = AttentionGates.channelMeanMax(x);
+    assertArrayEquals(new int[] {n, 2, h, w}, out.dims());
+    assertClose(y, out.toArray(), ATOL, RTOL, "mean and max");
+    out.backward(dy);
+    assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the first maximum's gradient");
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
@@ -104,22 +113,28 @@ class AttentionGatesTest {
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void gatesMatchReference(Device d) {
     TestDevices.assumeUsable(d);
-    try (Scope s = Scope.open()) {
-      int n = 2, c = 3, h = 5, w = 4, plane = h * w;
-      for (Gate g : Gate.values()) {
-        for (boolean spatial : new boolean[] {false, true}) {
-          Tensor x = Tensor.uniform(d, 3, -2f, 2f, n, c, h, w).requiresGrad(true);
-          Tensor a = (spatial ? Tensor.uniform(d, 4, -5f, 5f, n, 1, h, w) : Tensor.uniform(d, 4, -5f, 5f, n, c, 1, 1))
-              .requiresGrad(true);
-          Tensor dy = Tensor.uniform(d, 5, -1f, 1f, n, c, h, w);
-          double[][] ref = gateReference(x.toArray(), a.toArray(), dy.toArray(), n, c, plane, spatial, g);
-          Tensor y = spatial ? AttentionGates.spatialGate(x, a, g) : AttentionGates.channelGate(x, a, g);
-          String what = (spatial ? "spatial " : "channel ") + g;
-          assertClose(ref[0], y.toArray(), ATOL, RTOL, what + " y");
-          y.backward(dy);
-          assertClose(ref[1], x.grad().toArray(), ATOL, RTOL, what + " dx");
-          assertClose(ref[2], a.grad().toArray(), ATOL, RTOL, what + " da");
-        }
+    for (int[] shape : SHAPES) {
+      try (Scope s = Scope.open()) {
+        checkGates(d, shape[0], shape[1], shape[2], shape[3]);
+      }
+    }
+  }
+
+  private static void checkGates(Device d, int n, int c, int h, int w) {
+    int plane = h * w;
+    for (Gate g : Gate.values()) {
+      for (boolean spatial : new boolean[] {false, true}) {
+        Tensor x = Tensor.uniform(d, 3, -2f, 2f, n, c, h, w).requiresGrad(true);
+        Tensor a = (spatial ? Tensor.uniform(d, 4, -5f, 5f, n, 1, h, w) : Tensor.uniform(d, 4, -5f, 5f, n, c, 1, 1))
+            .requiresGrad(true);
+        Tensor dy = Tensor.uniform(d, 5, -1f, 1f, n, c, h, w);
+        double[][] ref = gateReference(x.toArray(), a.toArray(), dy.toArray(), n, c, plane, spatial, g);
+        Tensor y = spatial ? AttentionGates.spatialGate(x, a, g) : AttentionGates.channelGate(x, a, g);
+        String what = (spatial ? "spatial " : "channel ") + g;
+        assertClose(ref[0], y.toArray(), ATOL, RTOL, what + " y");
+        y.backward(dy);
+        assertClose(ref[1], x.grad().toArray(), ATOL, RTOL, what + " dx");
+        assertClose(ref[2], a.grad().toArray(), ATOL, RTOL, what + " da");
       }
     }
   }
