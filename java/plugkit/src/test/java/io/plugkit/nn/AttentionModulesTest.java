@@ -36,8 +36,8 @@ class AttentionModulesTest {
     Tensor y;
     if (m instanceof DcaChain chain) {
       DcaChain.Attended out = chain.forwardWithAttention(x);
-      assertClose(fx.get("out.att").toFloats(), out.attention().toArray(), ATOL, RTOL, name + " attention passed on");
-      out.attention().backward(fx.tensor("in.gatt", d));
+      assertClose(fx.get("out.att").toFloats(), out.channel().toArray(), ATOL, RTOL, name + " attention passed on");
+      out.channel().backward(fx.tensor("in.gatt", d));
       y = out.output();
     } else {
       y = m.forward(x);
@@ -89,7 +89,13 @@ class AttentionModulesTest {
   private static DcaChain fixtureChain(Device d) {
     List<Module> bodies = List.of(new Conv2d(6, 8, 3, 3, 1, true, d).padding(1), new Conv2d(8, 8, 3, 3, 1, true, d).padding(1),
         new Conv2d(8, 12, 1, 1, 1, true, d));
-    return new DcaChain(bodies, new int[] {8, 8, 12}, SqueezeExcite.Options.DEFAULT.rdRatio(0.25).rdDivisor(1), d);
+    return DcaChain.se(bodies, new int[] {8, 8, 12}, SqueezeExcite.Options.DEFAULT.rdRatio(0.25).rdDivisor(1), d);
+  }
+
+  private static DcaChain fixtureCbamChain(Device d) {
+    List<Module> bodies = List.of(new Conv2d(4, 6, 3, 3, 1, true, d).padding(1),
+        new Conv2d(6, 6, 3, 3, 1, true, d).padding(1).stride(2), new Conv2d(6, 10, 1, 1, 1, true, d));
+    return DcaChain.cbam(bodies, new int[] {6, 6, 10}, Cbam.Options.DEFAULT.rdRatio(0.25).spatialKernelSize(3), d);
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
@@ -97,6 +103,15 @@ class AttentionModulesTest {
     TestDevices.assumeUsable(d);
     try (Scope s = Scope.open()) {
       checkAgainstFixture(fixtureChain(d), "dca_se", d);
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void dcaCbamChainMatchesTheReferenceConnections(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      // Stage 1 halves H and W (the previous spatial map is average-pooled), stage 2 projects 6 -> 10 channels.
+      checkAgainstFixture(fixtureCbamChain(d), "dca_cbam", d);
     }
   }
 
@@ -138,13 +153,22 @@ class AttentionModulesTest {
       expect("rdDivisor:", () -> Cbam.Options.DEFAULT.rdDivisor(0));
       DcaChain chain = fixtureChain(d);
       // A body whose output does not have its stage's channel count.
-      DcaChain declared8 = new DcaChain(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.DEFAULT, d);
+      DcaChain declared8 = DcaChain.se(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.DEFAULT, d);
       expect("x:", () -> declared8.forward(Tensor.zeros(d, 2, 6, 4, 5)));
       Tensor x8 = Tensor.zeros(d, 2, 8, 4, 5);
+      DcaChain.Attended wrongWidth = new DcaChain.Attended(x8, Tensor.zeros(d, 2, 12), null);
       expect("prev:", () -> chain.attention(1).forward(x8, null));
-      expect("prev:", () -> chain.attention(1).forward(x8, Tensor.zeros(d, 2, 12)));
-      expect("prev:", () -> chain.attention(0).forward(x8, Tensor.zeros(d, 2, 8)));
-      expect("channels:", () -> new DcaChain(List.of(new ReLU()), new int[] {8, 8}, SqueezeExcite.Options.DEFAULT, d));
+      expect("prev:", () -> chain.attention(1).forward(x8, wrongWidth));
+      expect("prev:", () -> chain.attention(0).forward(x8, new DcaChain.Attended(x8, Tensor.zeros(d, 2, 8), null)));
+      expect("channels:", () -> DcaChain.se(List.of(new ReLU()), new int[] {8, 8}, SqueezeExcite.Options.DEFAULT, d));
+      DcaChain cbamChain = fixtureCbamChain(d);
+      Tensor x6 = Tensor.zeros(d, 2, 6, 4, 3);
+      Tensor map6 = Tensor.zeros(d, 2, 6, 8, 6);
+      expect("prev:", () -> cbamChain.attention(1).forward(x6, null));
+      expect("prev.channel:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, Tensor.zeros(d, 2, 5, 8, 6), map6)));
+      // A previous spatial map that does not pool to the current size (7 / 4 -> extent 1).
+      Tensor map7 = Tensor.zeros(d, 2, 6, 7, 6);
+      expect("prev.spatial:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map6, map7)));
     }
   }
 
