@@ -103,7 +103,7 @@ public final class Cbam extends Module {
 
     /** The logits before the gate: mlp(mean) + mlp(max), [N, C, 1, 1]. */
     public Tensor logits(Tensor x) {
-      checkChannels(x, channels);
+      SqueezeExcite.checkChannels(x, channels);
       return Elementwise.add(mlp(Pooling.globalAvgPool2d(x)), mlp(Pooling.globalMaxPool2d(x)));
     }
 
@@ -139,13 +139,5 @@ public final class Cbam extends Module {
     }
 
     @Override public Tensor forward(Tensor x) { return bn.forward(conv.forward(x)); }
-  }
-
-  static void checkChannels(Tensor x, int channels) {
-    if (x == null) throw new IllegalArgumentException("x: expected a tensor but got null");
-    if (x.rank() != 4) throw new IllegalArgumentException("x: expected rank 4 [N, C, H, W] but got shape " + x.shape());
-    if (x.dim(1) != channels) {
-      throw new IllegalArgumentException("x: expected " + channels + " channels (the module's) but got shape " + x.shape());
-    }
   }
 }

@@ -234,7 +234,7 @@ public final class DcaChain extends Module {
     @Override public Tensor forward(Tensor x) { return forward(x, null); }
 
     Tensor forward(Tensor x, Tensor prev) {
-      Cbam.checkChannels(x, channels);
+      SqueezeExcite.checkChannels(x, channels);
       Tensor avg = Pooling.globalAvgPool2d(x);
       Tensor max = Pooling.globalMaxPool2d(x);
       if (alpha != null) {

@@ -105,7 +105,7 @@ public final class SqueezeExcite extends Module {
 
   /** The squeezed descriptor: x [N, C, H, W] -> [N, C, 1, 1] (mean, or 0.5 * mean + 0.5 * max). */
   public Tensor squeeze(Tensor x) {
-    checkInput(x);
+    checkChannels(x, channels);
     Tensor avg = Pooling.globalAvgPool2d(x);
     if (!options.addMaxpool()) return avg;
     return Elementwise.add(Elementwise.mulScalar(avg, 0.5f), Elementwise.mulScalar(Pooling.globalMaxPool2d(x), 0.5f));
@@ -122,7 +122,8 @@ public final class SqueezeExcite extends Module {
     return AttentionGates.channelGate(x, excite(squeeze(x)), options.gate());
   }
 
-  private void checkInput(Tensor x) {
+  /** Rejects x unless it is [N, channels, H, W], naming x. */
+  static void checkChannels(Tensor x, int channels) {
     if (x == null) throw new IllegalArgumentException("x: expected a tensor but got null");
     if (x.rank() != 4) throw new IllegalArgumentException("x: expected rank 4 [N, C, H, W] but got shape " + x.shape());
     if (x.dim(1) != channels) {
