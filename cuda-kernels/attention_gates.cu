@@ -42,6 +42,8 @@ PK_INLINE bool gates_max_beats(float v, float best) {
 // Backward: one item per input value (a gather, no atomics): the mean's share plus, at the argmax
 // channel, the max's gradient; it overwrites dx. The host walks (n, c) planes, so no index is
 // divided per value.
+// 1024 pixels: 4 KB unit-stride runs per channel row keep the hardware prefetchers streaming (tiles
+// of 128 measured several times slower at 8x256x28x28), and a tile's per-pixel arrays (16 KB) stay in L1.
 #define GATES_TILE 1024
 #define GATES_LANES 8
 
