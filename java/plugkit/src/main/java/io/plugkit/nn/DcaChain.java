@@ -53,7 +53,9 @@ public final class DcaChain extends Module {
   private final Sequential attentions;
 
   private DcaChain(List<Module> bodies, int[] channels) {
-    if (bodies == null || bodies.isEmpty()) throw new IllegalArgumentException("bodies: expected at least one module but got none");
+    if (bodies == null || bodies.isEmpty()) {
+      throw new IllegalArgumentException("bodies: expected at least one module but got none");
+    }
     if (channels == null || channels.length != bodies.size()) {
       throw new IllegalArgumentException("channels: expected one count per body (" + bodies.size() + ") but got "
           + (channels == null ? "null" : channels.length + " counts"));
@@ -117,7 +119,9 @@ public final class DcaChain extends Module {
   }
 
   private static void checkPrev(Attended prev, boolean connected) {
-    if (connected && prev == null) throw new IllegalArgumentException("prev: expected the previous stage's attention but got null");
+    if (connected && prev == null) {
+      throw new IllegalArgumentException("prev: expected the previous stage's attention but got null");
+    }
     if (!connected && prev != null) throw new IllegalArgumentException("prev: expected null (this stage has no connection)");
   }
 
@@ -150,9 +154,11 @@ public final class DcaChain extends Module {
       this.channels = channels;
       this.se = registerModule("se", new SqueezeExcite(channels, options, device));
       this.conv = prevChannels == 0 ? null
-          : registerModule("conv", new Sequential(new Conv2d(2, 1, 1, 1, 1, true, device), new LayerNorm(channels, device), new ReLU()));
+          : registerModule("conv", new Sequential(new Conv2d(2, 1, 1, 1, 1, true, device), new LayerNorm(channels, device),
+              new ReLU()));
       this.attFc = prevChannels == 0 || prevChannels == channels ? null
-          : registerModule("att_fc", new Sequential(new Linear(prevChannels, channels, true, device), new LayerNorm(channels, device), new ReLU()));
+          : registerModule("att_fc", new Sequential(new Linear(prevChannels, channels, true, device),
+              new LayerNorm(channels, device), new ReLU()));
     }
 
     /** Without a previous attention (a chain's first stage). */
@@ -225,7 +231,8 @@ public final class DcaChain extends Module {
       this.fc1 = registerModule("fc1", new Conv2d(channels, rd, 1, 1, 1, options.mlpBias(), device));
       this.fc2 = registerModule("fc2", new Conv2d(rd, channels, 1, 1, 1, options.mlpBias(), device));
       this.alpha = prevChannels == 0 ? null
-          : registerModule("alpha", new Sequential(new Conv2d(2, 1, 1, 1, 1, false, device), new LayerNorm(channels, device), new ReLU()));
+          : registerModule("alpha", new Sequential(new Conv2d(2, 1, 1, 1, 1, false, device), new LayerNorm(channels, device),
+              new ReLU()));
       this.attFc = prevChannels == 0 || prevChannels == channels ? null
           : registerModule("att_fc", new Sequential(new Conv2d(prevChannels, channels, 1, 1, 1, true, device),
               new BatchNorm2d(channels, 0.1f, 1e-5f, device), new ReLU()));

@@ -47,7 +47,8 @@ class AttentionModulesTest {
     assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), ATOL, RTOL, name + " grad x");
     for (var e : m.namedParameters().entrySet()) {
       // Parameter gradients sum over the batch and every pixel (up to 2 x 35 values per entry).
-      assertClose(fx.get("grad." + e.getKey()).toFloats(), e.getValue().grad().toArray(), 1e-4, 1e-4, name + " grad " + e.getKey());
+      String key = e.getKey();
+      assertClose(fx.get("grad." + key).toFloats(), e.getValue().grad().toArray(), 1e-4, 1e-4, name + " grad " + key);
     }
   }
 
@@ -165,7 +166,8 @@ class AttentionModulesTest {
       Tensor x6 = Tensor.zeros(d, 2, 6, 4, 3);
       Tensor map6 = Tensor.zeros(d, 2, 6, 8, 6);
       expect("prev:", () -> cbamChain.attention(1).forward(x6, null));
-      expect("prev.channel:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, Tensor.zeros(d, 2, 5, 8, 6), map6)));
+      Tensor map5 = Tensor.zeros(d, 2, 5, 8, 6);
+      expect("prev.channel:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map5, map6)));
       // A previous spatial map that does not pool to the current size (7 / 4 -> extent 1).
       Tensor map7 = Tensor.zeros(d, 2, 6, 7, 6);
       expect("prev.spatial:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map6, map7)));
