@@ -1,0 +1,290 @@
+package io.plugkit.ops;
+
+import static io.plugkit.testing.Close.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.plugkit.Device;
+import io.plugkit.Scope;
+import io.plugkit.Tensor;
+import io.plugkit.io.SafeTensors;
+import io.plugkit.ops.AttentionGates.Gate;
+import io.plugkit.testing.Fixtures;
+import io.plugkit.testing.TestDevices;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class AttentionGatesTest {
+  // Gated scaling is one product per value (a float sigmoid against a double one: a few ulp); the
+  // logit gradients sum up to 28 products in float against double accumulation.
+  private static final double ATOL = 1e-6;
+  private static final double RTOL = 1e-5;
+  // Small odd planes, and a plane of 37 x 29 = 1073 pixels: more than one host tile (1024) with a
+  // partial last one, and more than one GPU block stride (256).
+  private static final int[][] SHAPES = {{3, 5, 4, 7}, {2, 3, 37, 29}};
+
+  private static double gate(double a, Gate g) {
+    return g == Gate.SIGMOID ? 1 / (1 + Math.exp(-a)) : Math.min(Math.max(a + 3, 0), 6) / 6;
+  }
+
+  private static double slope(double a, Gate g) {
+    if (g == Gate.HARD_SIGMOID) return a > -3 && a < 3 ? 1.0 / 6 : 0;
+    double s = gate(a, g);
+    return s * (1 - s);
+  }
+
+  /** Channel (perPixel false: a is [N, C]) or spatial (true: a is [N, H*W]) gate: {y, dx, da}. */
+  private static double[][] gateReference(float[] x, float[] a, float[] dy, int n, int c, int plane, boolean spatial, Gate g) {
+    double[] y = new double[x.length];
+    double[] dx = new double[x.length];
+    double[] da = new double[a.length];
+    for (int b = 0; b < n; b++) {
+      for (int ch = 0; ch < c; ch++) {
+        for (int p = 0; p < plane; p++) {
+          int i = (b * c + ch) * plane + p;
+          int ai = spatial ? b * plane + p : b * c + ch;
+          y[i] = x[i] * gate(a[ai], g);
+          dx[i] = dy[i] * gate(a[ai], g);
+          da[ai] += (double) dy[i] * x[i] * slope(a[ai], g);
+        }
+      }
+    }
+    return new double[][] {y, dx, da};
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void channelMeanMaxMatchesReference(Device d) {
+    TestDevices.assumeUsable(d);
+    for (int[] shape : SHAPES) {
+      try (Scope s = Scope.open()) {
+        checkChannelMeanMax(d, shape[0], shape[1], shape[2], shape[3]);
+      }
+    }
+  }
+
+  private static void checkChannelMeanMax(Device d, int n, int c, int h, int w) {
+    int plane = h * w;
+    // Values on a grid of 0.25: many channels tie for a pixel's maximum.
+    float[] xs = Tensor.uniform(d, 1, -1f, 1f, n, c, h, w).toArray();
+    for (int i = 0; i < xs.length; i++) xs[i] = Math.round(xs[i] * 4) / 4f;
+    Tensor x = Tensor.of(d, xs, n, c, h, w).requiresGrad(true);
+    Tensor dy = Tensor.uniform(d, 2, -1f, 1f, n, 2, h, w);
+    float[] g = dy.toArray();
+    double[] y = new double[n * 2 * plane];
+    double[] dx = new double[xs.length];
+    for (int b = 0; b < n; b++) {
+      for (int p = 0; p < plane; p++) {
+        double sum = 0;
+        int best = 0;
+        for (int ch = 0; ch < c; ch++) {
+          float v = xs[(b * c + ch) * plane + p];
+          sum += v;
+          if (v > xs[(b * c + best) * plane + p]) best = ch;
+        }
+        y[b * 2 * plane + p] = sum / c;
+        y[(b * 2 + 1) * plane + p] = xs[(b * c + best) * plane + p];
+        for (int ch = 0; ch < c; ch++) dx[(b * c + ch) * plane + p] = g[b * 2 * plane + p] / c;
+        dx[(b * c + best) * plane + p] += g[(b * 2 + 1) * plane + p];
+      }
+    }
+    Tensor out = AttentionGates.channelMeanMax(x);
+    assertArrayEquals(new int[] {n, 2, h, w}, out.dims());
+    assertClose(y, out.toArray(), ATOL, RTOL, "mean and max");
+    out.backward(dy);
+    assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the first maximum's gradient");
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void channelMaxSelectsTheFirstNaN(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      float nan = Float.NaN;
+      // One pixel, four channels: 1, NaN, 5, NaN -> the max is the NaN at channel 1.
+      Tensor x = Tensor.of(d, new float[] {1, nan, 5, nan}, 1, 4, 1, 1).requiresGrad(true);
+      Tensor y = AttentionGates.channelMeanMax(x);
+      assertTrue(Float.isNaN(y.toArray()[1]), "NaN propagates to the max");
+      y.backward(Tensor.of(d, new float[] {0, 1}, 1, 2, 1, 1));
+      assertArrayEquals(new float[] {0, 1, 0, 0}, x.grad().toArray());
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void gatesMatchReference(Device d) {
+    TestDevices.assumeUsable(d);
+    for (int[] shape : SHAPES) {
+      try (Scope s = Scope.open()) {
+        checkGates(d, shape[0], shape[1], shape[2], shape[3]);
+      }
+    }
+  }
+
+  private static void checkGates(Device d, int n, int c, int h, int w) {
+    int plane = h * w;
+    for (Gate g : Gate.values()) {
+      for (boolean spatial : new boolean[] {false, true}) {
+        Tensor x = Tensor.uniform(d, 3, -2f, 2f, n, c, h, w).requiresGrad(true);
+        Tensor a = (spatial ? Tensor.uniform(d, 4, -5f, 5f, n, 1, h, w) : Tensor.uniform(d, 4, -5f, 5f, n, c, 1, 1))
+            .requiresGrad(true);
+        Tensor dy = Tensor.uniform(d, 5, -1f, 1f, n, c, h, w);
+        double[][] ref = gateReference(x.toArray(), a.toArray(), dy.toArray(), n, c, plane, spatial, g);
+        Tensor y = spatial ? AttentionGates.spatialGate(x, a, g) : AttentionGates.channelGate(x, a, g);
+        String what = (spatial ? "spatial " : "channel ") + g;
+        assertClose(ref[0], y.toArray(), ATOL, RTOL, what + " y");
+        y.backward(dy);
+        assertClose(ref[1], x.grad().toArray(), ATOL, RTOL, what + " dx");
+        assertClose(ref[2], a.grad().toArray(), ATOL, RTOL, what + " da");
+      }
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void fusedGatesAgreeWithUnfusedOps(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      for (boolean spatial : new boolean[] {false, true}) {
+        Tensor x = Tensor.uniform(d, 6, -2f, 2f, 3, 4, 3, 5).requiresGrad(true);
+        Tensor a = (spatial ? Tensor.uniform(d, 7, -4f, 4f, 3, 1, 3, 5) : Tensor.uniform(d, 7, -4f, 4f, 3, 4, 1, 1))
+            .requiresGrad(true);
+        Tensor x2 = x.detach().requiresGrad(true);
+        Tensor a2 = a.detach().requiresGrad(true);
+        Tensor dy = Tensor.uniform(d, 8, -1f, 1f, 3, 4, 3, 5);
+        Tensor fused = spatial ? AttentionGates.spatialGate(x, a, Gate.SIGMOID) : AttentionGates.channelGate(x, a, Gate.SIGMOID);
+        Tensor unfused = Elementwise.mul(x2, Activations.sigmoid(a2));
+        // Same float formula per value; the logit gradient sums in another order.
+        assertClose(unfused.toArray(), fused.toArray(), 1e-6, 1e-6, "y");
+        fused.backward(dy);
+        unfused.backward(dy);
+        assertClose(x2.grad().toArray(), x.grad().toArray(), 1e-6, 1e-6, "dx");
+        assertClose(a2.grad().toArray(), a.grad().toArray(), 1e-6, 1e-5, "da");
+      }
+      Tensor x = Tensor.uniform(d, 9, -2f, 2f, 2, 6, 3, 4);
+      Tensor mean = Reductions.mean(x, new int[] {1}, true);
+      Tensor fused = AttentionGates.channelMeanMax(x);
+      assertClose(mean.toArray(), Layout.slice(fused, 1, 0, 1).toArray(), 1e-6, 1e-6, "mean channel");
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void layerNormMatchesReference(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      int rows = 5, cols = 9;
+      Tensor x = Tensor.uniform(d, 10, -3f, 3f, rows, cols).requiresGrad(true);
+      Tensor weight = Tensor.uniform(d, 11, -1f, 1f, cols).requiresGrad(true);
+      Tensor bias = Tensor.uniform(d, 12, -1f, 1f, cols).requiresGrad(true);
+      Tensor dy = Tensor.uniform(d, 13, -1f, 1f, rows, cols);
+      float[] xs = x.toArray(), ws = weight.toArray(), bs = bias.toArray(), g = dy.toArray();
+      double[] y = new double[rows * cols], dx = new double[rows * cols], dw = new double[cols], db = new double[cols];
+      for (int r = 0; r < rows; r++) {
+        double mu = 0, var = 0;
+        for (int j = 0; j < cols; j++) mu += xs[r * cols + j];
+        mu /= cols;
+        for (int j = 0; j < cols; j++) var += Math.pow(xs[r * cols + j] - mu, 2);
+        double rstd = 1 / Math.sqrt(var / cols + 1e-5);
+        double sumG = 0, sumGX = 0;
+        for (int j = 0; j < cols; j++) {
+          double xhat = (xs[r * cols + j] - mu) * rstd;
+          y[r * cols + j] = xhat * ws[j] + bs[j];
+          sumG += g[r * cols + j] * ws[j];
+          sumGX += g[r * cols + j] * ws[j] * xhat;
+          dw[j] += g[r * cols + j] * xhat;
+          db[j] += g[r * cols + j];
+        }
+        for (int j = 0; j < cols; j++) {
+          double xhat = (xs[r * cols + j] - mu) * rstd;
+          dx[r * cols + j] = rstd * (g[r * cols + j] * ws[j] - sumG / cols - xhat * sumGX / cols);
+        }
+      }
+      Tensor out = AttentionGates.layerNorm(x, weight, bias, 1e-5f);
+      // Float mean/variance of 9 values against double: a few ulp, scaled by rstd (< ~2).
+      assertClose(y, out.toArray(), 1e-5, 1e-5, "y");
+      out.backward(dy);
+      assertClose(dx, x.grad().toArray(), 1e-5, 1e-4, "dx");
+      assertClose(dw, weight.grad().toArray(), 1e-5, 1e-5, "dweight");
+      assertClose(db, bias.grad().toArray(), 1e-6, 1e-6, "dbias");
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void matchesPyTorchFixtures(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      SafeTensors.Contents fx = Fixtures.load("attention_gates/channel_mean_max");
+      Tensor x = fx.tensor("in.x", d).requiresGrad(true);
+      Tensor y = AttentionGates.channelMeanMax(x);
+      assertClose(fx.get("out.y").toFloats(), y.toArray(), 1e-6, 1e-6, "channel_mean_max y");
+      y.backward(fx.tensor("in.gout", d));
+      assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 1e-6, 1e-6, "channel_mean_max dx (ties)");
+      for (Gate g : Gate.values()) {
+        for (String kind : new String[] {"channel", "spatial"}) {
+          String name = kind + "_gate_" + g.name().toLowerCase();
+          fx = Fixtures.load("attention_gates/" + name);
+          x = fx.tensor("in.x", d).requiresGrad(true);
+          Tensor a = fx.tensor("in.a", d).requiresGrad(true);
+          y = kind.equals("channel") ? AttentionGates.channelGate(x, a, g) : AttentionGates.spatialGate(x, a, g);
+          assertClose(fx.get("out.y").toFloats(), y.toArray(), ATOL, RTOL, name + " y");
+          y.backward(fx.tensor("in.gout", d));
+          assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), ATOL, RTOL, name + " dx");
+          assertClose(fx.get("grad.a").toFloats(), a.grad().toArray(), ATOL, RTOL, name + " da");
+        }
+      }
+      fx = Fixtures.load("attention_gates/layer_norm");
+      x = fx.tensor("in.x", d).requiresGrad(true);
+      Tensor weight = fx.tensor("in.weight", d).requiresGrad(true);
+      Tensor bias = fx.tensor("in.bias", d).requiresGrad(true);
+      y = AttentionGates.layerNorm(x, weight, bias, 1e-5f);
+      assertClose(fx.get("out.y").toFloats(), y.toArray(), 1e-5, 1e-5, "layer_norm y");
+      y.backward(fx.tensor("in.gout", d));
+      assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 1e-5, 1e-4, "layer_norm dx");
+      assertClose(fx.get("grad.weight").toFloats(), weight.grad().toArray(), 1e-5, 1e-5, "layer_norm dweight");
+      assertClose(fx.get("grad.bias").toFloats(), bias.grad().toArray(), 1e-6, 1e-6, "layer_norm dbias");
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void emptyBatchGivesEmptyOutputs(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.zeros(d, 0, 3, 2, 2);
+      assertArrayEquals(new int[] {0, 2, 2, 2}, AttentionGates.channelMeanMax(x).dims());
+      assertArrayEquals(new int[] {0, 3, 2, 2}, AttentionGates.channelGate(x, Tensor.zeros(d, 0, 3, 1, 1), Gate.SIGMOID).dims());
+      assertArrayEquals(new int[] {0, 3, 2, 2}, AttentionGates.spatialGate(x, Tensor.zeros(d, 0, 1, 2, 2), Gate.SIGMOID).dims());
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void badInputNamesTheArgument(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.zeros(d, 2, 3, 4, 5);
+      Tensor rank3 = Tensor.zeros(d, 3, 4, 5);
+      Tensor ac = Tensor.zeros(d, 2, 3, 1, 1);
+      Tensor as = Tensor.zeros(d, 2, 1, 4, 5);
+      expect("x:", () -> AttentionGates.channelMeanMax(null));
+      expect("x:", () -> AttentionGates.channelMeanMax(rank3));
+      expect("x:", () -> AttentionGates.channelMeanMax(Tensor.zeros(d, 2, 0, 4, 5)));
+      expect("x:", () -> AttentionGates.channelGate(rank3, ac, Gate.SIGMOID));
+      expect("a:", () -> AttentionGates.channelGate(x, null, Gate.SIGMOID));
+      expect("a:", () -> AttentionGates.channelGate(x, as, Gate.SIGMOID));
+      expect("a:", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 4, 1, 1), Gate.SIGMOID));
+      expect("a:", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 3), Gate.SIGMOID));
+      expect("gate:", () -> AttentionGates.channelGate(x, ac, null));
+      expect("a:", () -> AttentionGates.spatialGate(x, ac, Gate.SIGMOID));
+      expect("a:", () -> AttentionGates.spatialGate(x, Tensor.zeros(d, 1, 1, 4, 5), Gate.SIGMOID));
+      expect("gate:", () -> AttentionGates.spatialGate(x, as, null));
+      Tensor v = Tensor.zeros(d, 2, 6);
+      Tensor w6 = Tensor.ones(d, 6);
+      expect("weight:", () -> AttentionGates.layerNorm(v, Tensor.ones(d, 5), w6, 1e-5f));
+      expect("bias:", () -> AttentionGates.layerNorm(v, w6, null, 1e-5f));
+      expect("eps:", () -> AttentionGates.layerNorm(v, w6, w6, 0f));
+      expect("x:", () -> AttentionGates.layerNorm(Tensor.zeros(d, 2, 0), w6, w6, 1e-5f));
+    }
+  }
+
+  private static void expect(String argument, Executable call) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+    assertTrue(e.getMessage().startsWith(argument), "message names " + argument + ": " + e.getMessage());
+  }
+}
