@@ -25,6 +25,9 @@ def build(op, a, dev):
     if op == "deform_conv2d":
         import torch_bench_dcn
         return torch_bench_dcn.build(op, a, dev)
+    if op in ("squeeze_excite", "cbam", "channel_gate", "channel_mean_max"):
+        import torch_bench_gates
+        return torch_bench_gates.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

@@ -44,6 +44,7 @@ public final class Benchmark {
     List<BenchCase> all = new ArrayList<>(CoreOpsCases.all());
     all.addAll(GridSampleCases.all());
     all.addAll(DeformConvCases.all());
+    all.addAll(AttentionGateCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
