@@ -92,22 +92,26 @@ PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, in
   }
 }
 #else
-// Host: one OpenMP item per plane; double accumulation keeps long planes accurate. An item here
-// is a whole plane, so the parallel threshold counts pixels, not items (PK_FOR counts items).
+// Host: one item per plane; double accumulation keeps long planes accurate, in 8 independent
+// lanes so the compiler vectorizes the sum (one serial chain would be latency-bound).
 PK_KERNEL void global_avg_pool2d_forward(int64_t n, const float* x, float* y, int64_t planeSize) {
-  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
-  for (int64_t p = 0; p < n; ++p) {
+  PK_FOR_WORK(p, n, planeSize) {
     const float* plane = x + p * planeSize;
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= planeSize; i += 8) {
+      for (int j = 0; j < 8; ++j) lanes[j] += plane[i + j];
+    }
     double sum = 0.0;
-    for (int64_t i = 0; i < planeSize; ++i) sum += plane[i];
+    for (; i < planeSize; ++i) sum += plane[i];
+    for (int j = 0; j < 8; ++j) sum += lanes[j];
     y[p] = (float)(sum / (double)planeSize);
   }
 }
 
 PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices,
                                          int64_t planeSize) {
-  #pragma omp parallel for schedule(static) if (n * planeSize > PK_PAR_MIN && n > 1)
-  for (int64_t p = 0; p < n; ++p) {
+  PK_FOR_WORK(p, n, planeSize) {
     const float* plane = x + p * planeSize;
     float best = -INFINITY;
     int64_t bestI = planeSize;
