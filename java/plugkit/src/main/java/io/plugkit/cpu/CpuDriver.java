@@ -88,72 +88,71 @@ public final class CpuDriver implements Driver {
   }
 
   @Override public void conv2dForward(Conv2dGeometry g, long x, long w, long y) {
-    int outHw = g.outH() * g.outW();
-    int cg = g.inChannelsPerGroup();
-    int og = g.outChannelsPerGroup();
-    int kdim = cg * g.kernelH() * g.kernelW();
-    long inImage = (long) g.inChannels() * g.inH() * g.inW();
-    long outImage = (long) g.outChannels() * outHw;
-    boolean direct = isPointwise(g);
-    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    Plan pl = new Plan(g);
+    long col = pl.direct() ? 0 : allocate(4L * g.groups() * pl.kdim() * pl.outHw());
     try {
       for (int img = 0; img < g.n(); img++) {
-        long xi = x + 4L * img * inImage;
-        long src = direct ? xi : im2col(g, xi, col);
+        long xi = x + 4L * img * pl.inImage();
+        long src = pl.direct() ? xi : im2col(g, xi, col);
         // Per group: y_g [og, outHw] = w_g [og, kdim] x col_g [kdim, outHw]; strided over groups.
-        gemm(false, false, og, outHw, kdim, 1f, w, kdim, (long) og * kdim, src, outHw, (long) kdim * outHw, 0f,
-            y + 4L * img * outImage, outHw, (long) og * outHw, g.groups());
+        gemm(false, false, pl.og(), pl.outHw(), pl.kdim(), 1f, w, pl.kdim(), (long) pl.og() * pl.kdim(), src,
+            pl.outHw(), (long) pl.kdim() * pl.outHw(), 0f, y + 4L * img * pl.outImage(), pl.outHw(),
+            (long) pl.og() * pl.outHw(), g.groups());
       }
     } finally {
-      if (!direct) free(col, 0);
+      if (!pl.direct()) free(col, 0);
     }
   }
 
   @Override public void conv2dBackwardData(Conv2dGeometry g, long dy, long w, long dx) {
-    int outHw = g.outH() * g.outW();
-    int cg = g.inChannelsPerGroup();
-    int og = g.outChannelsPerGroup();
-    int kdim = cg * g.kernelH() * g.kernelW();
-    long inImage = (long) g.inChannels() * g.inH() * g.inW();
-    long outImage = (long) g.outChannels() * outHw;
-    boolean direct = isPointwise(g);
-    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    Plan pl = new Plan(g);
+    long col = pl.direct() ? 0 : allocate(4L * g.groups() * pl.kdim() * pl.outHw());
     try {
       for (int img = 0; img < g.n(); img++) {
-        long target = direct ? dx + 4L * img * inImage : col;
+        long target = pl.direct() ? dx + 4L * img * pl.inImage() : col;
         // col_g [kdim, outHw] = w_g^T [kdim, og] x dy_g [og, outHw]
-        gemm(true, false, kdim, outHw, og, 1f, w, kdim, (long) og * kdim, dy + 4L * img * outImage, outHw,
-            (long) og * outHw, 0f, target, outHw, (long) kdim * outHw, g.groups());
-        if (!direct) {
-          launch(COL2IM, (long) g.inChannels() * g.inH(), col, dx + 4L * img * inImage, g.inChannels(), g.inH(), g.inW(), g.kernelH(),
-              g.kernelW(), g.padH(), g.padW(), g.strideH(), g.strideW(), g.dilationH(), g.dilationW(), g.outH(), g.outW());
+        gemm(true, false, pl.kdim(), pl.outHw(), pl.og(), 1f, w, pl.kdim(), (long) pl.og() * pl.kdim(),
+            dy + 4L * img * pl.outImage(), pl.outHw(), (long) pl.og() * pl.outHw(), 0f, target, pl.outHw(),
+            (long) pl.kdim() * pl.outHw(), g.groups());
+        if (!pl.direct()) {
+          launch(COL2IM, (long) g.inChannels() * g.inH(), col, dx + 4L * img * pl.inImage(), g.inChannels(), g.inH(),
+              g.inW(), g.kernelH(), g.kernelW(), g.padH(), g.padW(), g.strideH(), g.strideW(), g.dilationH(),
+              g.dilationW(), g.outH(), g.outW());
         }
       }
     } finally {
-      if (!direct) free(col, 0);
+      if (!pl.direct()) free(col, 0);
     }
   }
 
   @Override public void conv2dBackwardFilter(Conv2dGeometry g, long x, long dy, long dw) {
-    int outHw = g.outH() * g.outW();
-    int cg = g.inChannelsPerGroup();
-    int og = g.outChannelsPerGroup();
-    int kdim = cg * g.kernelH() * g.kernelW();
-    long inImage = (long) g.inChannels() * g.inH() * g.inW();
-    long outImage = (long) g.outChannels() * outHw;
-    boolean direct = isPointwise(g);
-    long col = direct ? 0 : allocate(4L * g.inChannels() * g.kernelH() * g.kernelW() * outHw);
+    Plan pl = new Plan(g);
+    long col = pl.direct() ? 0 : allocate(4L * g.groups() * pl.kdim() * pl.outHw());
     try {
-      if (g.n() == 0) MemorySegment.ofAddress(dw).reinterpret(4L * g.outChannels() * kdim).fill((byte) 0);
+      if (g.n() == 0) {
+        MemorySegment.ofAddress(dw).reinterpret(4L * g.outChannels() * pl.kdim()).fill((byte) 0);
+      }
       for (int img = 0; img < g.n(); img++) {
-        long xi = x + 4L * img * inImage;
-        long src = direct ? xi : im2col(g, xi, col);
+        long xi = x + 4L * img * pl.inImage();
+        long src = pl.direct() ? xi : im2col(g, xi, col);
         // dw_g [og, kdim] (+)= dy_g [og, outHw] x col_g^T [outHw, kdim]
-        gemm(false, true, og, kdim, outHw, 1f, dy + 4L * img * outImage, outHw, (long) og * outHw, src, outHw,
-            (long) kdim * outHw, img == 0 ? 0f : 1f, dw, kdim, (long) og * kdim, g.groups());
+        gemm(false, true, pl.og(), pl.kdim(), pl.outHw(), 1f, dy + 4L * img * pl.outImage(), pl.outHw(),
+            (long) pl.og() * pl.outHw(), src, pl.outHw(), (long) pl.kdim() * pl.outHw(), img == 0 ? 0f : 1f, dw,
+            pl.kdim(), (long) pl.og() * pl.kdim(), g.groups());
       }
     } finally {
-      if (!direct) free(col, 0);
+      if (!pl.direct()) free(col, 0);
+    }
+  }
+
+  /**
+   * The GEMM view of a conv: per group, weight [og, kdim] x columns [kdim, outHw]; a 1x1 kernel
+   * with stride 1 and no padding reads the image as its own column matrix (direct).
+   */
+  private record Plan(int outHw, int og, int kdim, long inImage, long outImage, boolean direct) {
+    Plan(Conv2dGeometry g) {
+      this(g.outH() * g.outW(), g.outChannelsPerGroup(), g.inChannelsPerGroup() * g.kernelH() * g.kernelW(),
+          (long) g.inChannels() * g.inH() * g.inW(), (long) g.outChannels() * g.outH() * g.outW(), isPointwise(g));
     }
   }
 
