@@ -4,7 +4,8 @@
 // scaleH/scaleW are the source-per-destination steps the Java op computes as PyTorch does:
 // 1/scale_factor when a scale factor is given (and not recomputed), else H/outH; for bilinear
 // with alignCorners, (H-1)/(outH-1), or 0 when outH == 1.
-// Thread mapping: one item per output value, forward and backward. The backwards scatter into a
+// Thread mapping: one item per output value, forward and backward (on the host, the backwards
+// take one item per plane instead and need no atomics). The GPU backwards scatter into a
 // zeroed dx with atomics: each output reads 1 (nearest) or 4 (bilinear) input pixels chosen by the
 // forward's exact float index math, and repeating that math is the only way to hit the same
 // pixels; a gather would have to invert floor() of a float product, which disagrees with the
@@ -57,6 +58,7 @@ PK_KERNEL void interpolate_nearest_forward(int64_t n, const float* x, float* y, 
 // Adds into dx, which the caller zeroes.
 PK_KERNEL void interpolate_nearest_backward(int64_t n, const float* dy, float* dx, int height, int width,
                                             int outH, int outW, float scaleH, float scaleW) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -65,6 +67,21 @@ PK_KERNEL void interpolate_nearest_backward(int64_t n, const float* dy, float* d
     int64_t w = interp_nearest_source(ow, width, outW, scaleW);
     pk_atomic_add(&dx[(plane * height + h) * width + w], dy[i]);  // outputs share source pixels
   }
+#else
+  // Host: one item per plane walks its outputs in order with plain adds (atomics cost more than
+  // the work on a CPU), which is also PyTorch's CPU order.
+  const int64_t outPlane = (int64_t)outH * outW;
+  PK_FOR_WORK(plane, n / outPlane, outPlane) {
+    float* dxp = dx + plane * height * width;
+    const float* dyp = dy + plane * outPlane;
+    for (int64_t oh = 0; oh < outH; ++oh) {
+      const int64_t h = interp_nearest_source(oh, height, outH, scaleH);
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        dxp[h * width + interp_nearest_source(ow, width, outW, scaleW)] += dyp[oh * outW + ow];
+      }
+    }
+  }
+#endif
 }
 
 PK_KERNEL void interpolate_bilinear_forward(int64_t n, const float* x, float* y, int height, int width,
@@ -86,6 +103,7 @@ PK_KERNEL void interpolate_bilinear_forward(int64_t n, const float* x, float* y,
 // Adds into dx, which the caller zeroes.
 PK_KERNEL void interpolate_bilinear_backward(int64_t n, const float* dy, float* dx, int height, int width,
                                              int outH, int outW, float scaleH, float scaleW, int alignCorners) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -102,4 +120,28 @@ PK_KERNEL void interpolate_bilinear_backward(int64_t n, const float* dy, float* 
     pk_atomic_add(&dxp[h1 * width + w0], lh1 * lw0 * g);
     pk_atomic_add(&dxp[h1 * width + w1], lh1 * lw1 * g);
   }
+#else
+  // Host: one item per plane walks its outputs in order with plain adds (no atomics, PyTorch's
+  // CPU order); the row's source pair is found once per row.
+  const int64_t outPlane = (int64_t)outH * outW;
+  PK_FOR_WORK(plane, n / outPlane, outPlane) {
+    float* dxp = dx + plane * height * width;
+    const float* dyp = dy + plane * outPlane;
+    for (int64_t oh = 0; oh < outH; ++oh) {
+      int64_t h0, h1;
+      float lh0, lh1;
+      interp_linear_source(oh, height, outH, scaleH, alignCorners, &h0, &h1, &lh0, &lh1);
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        int64_t w0, w1;
+        float lw0, lw1;
+        interp_linear_source(ow, width, outW, scaleW, alignCorners, &w0, &w1, &lw0, &lw1);
+        const float g = dyp[oh * outW + ow];
+        dxp[h0 * width + w0] += lh0 * lw0 * g;
+        dxp[h0 * width + w1] += lh0 * lw1 * g;
+        dxp[h1 * width + w0] += lh1 * lw0 * g;
+        dxp[h1 * width + w1] += lh1 * lw1 * g;
+      }
+    }
+  }
+#endif
 }
