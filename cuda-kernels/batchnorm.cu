@@ -8,6 +8,29 @@
 #include "plugkit/portable.cuh"
 
 
+#if !PK_GPU
+// Sum of v (power 1) or of (v - mu)^2 (power 2) in double, in 8 independent lanes so that the
+// compiler vectorizes it (one serial double chain is latency-bound).
+static inline double batchnorm_host_sum(const float* v, int64_t count, double mu, int power) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double tail = 0.0;
+  int64_t s = 0;
+  if (power == 1) {
+    for (; s + 8 <= count; s += 8) {
+      for (int j = 0; j < 8; ++j) lanes[j] += v[s + j];
+    }
+    for (; s < count; ++s) tail += v[s];
+  } else {
+    for (; s + 8 <= count; s += 8) {
+      for (int j = 0; j < 8; ++j) lanes[j] += (v[s + j] - mu) * (v[s + j] - mu);
+    }
+    for (; s < count; ++s) tail += (v[s] - mu) * (v[s] - mu);
+  }
+  for (int j = 0; j < 8; ++j) tail += lanes[j];
+  return tail;
+}
+#endif
+
 PK_INLINE int64_t batchnorm_index(int64_t j, int64_t c, int channels, int spatial) {
   int64_t b = j / spatial;
   return (b * channels + c) * spatial + (j - b * spatial);
@@ -50,15 +73,11 @@ PK_KERNEL void batch_norm_stats(int64_t n, const float* x, float* mean, float* i
   #pragma omp parallel for schedule(static) if(count * channels > PK_PAR_MIN)
   for (int c = 0; c < channels; ++c) {
     double sum = 0.0;
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* row = x + (b * channels + c) * (int64_t)spatial;
-      for (int64_t s = 0; s < spatial; ++s) sum += row[s];
-    }
+    for (int64_t b = 0; b < batch; ++b) sum += batchnorm_host_sum(x + (b * channels + c) * (int64_t)spatial, spatial, 0.0, 1);
     const double mu = sum / (double)count;
     double squares = 0.0;
     for (int64_t b = 0; b < batch; ++b) {
-      const float* row = x + (b * channels + c) * (int64_t)spatial;
-      for (int64_t s = 0; s < spatial; ++s) squares += (row[s] - mu) * (row[s] - mu);
+      squares += batchnorm_host_sum(x + (b * channels + c) * (int64_t)spatial, spatial, mu, 2);
     }
     batchnorm_store_stats(c, mu, squares / (double)count, count, mean, invstd, runningMean, runningVar, momentum, eps);
   }
@@ -100,7 +119,7 @@ PK_KERNEL void batch_norm_backward_reduce(int64_t n, const float* x, const float
     sdyx = pk_block_sum(sdyx);
     if (threadIdx.x == 0) {
       sumDy[c] = sdy;
-      sumDyXhat[c] = sdyx * invstd[c];
+      sumDyXhat[c] = count > 0 ? sdyx * invstd[c] : 0.0f;  // an empty batch has no statistics
     }
   }
 #else
@@ -111,13 +130,17 @@ PK_KERNEL void batch_norm_backward_reduce(int64_t n, const float* x, const float
     double sdyx = 0.0;
     for (int64_t b = 0; b < batch; ++b) {
       const int64_t base = (b * channels + c) * (int64_t)spatial;
-      for (int64_t s = 0; s < spatial; ++s) {
-        sdy += dy[base + s];
-        sdyx += dy[base + s] * (x[base + s] - mu);
+      sdy += batchnorm_host_sum(dy + base, spatial, 0.0, 1);
+      double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t s = 0;
+      for (; s + 8 <= spatial; s += 8) {
+        for (int j = 0; j < 8; ++j) lanes[j] += dy[base + s + j] * (x[base + s + j] - mu);
       }
+      for (; s < spatial; ++s) sdyx += dy[base + s] * (x[base + s] - mu);
+      for (int j = 0; j < 8; ++j) sdyx += lanes[j];
     }
     sumDy[c] = (float)sdy;
-    sumDyXhat[c] = (float)(sdyx * invstd[c]);
+    sumDyXhat[c] = count > 0 ? (float)(sdyx * invstd[c]) : 0.0f;  // an empty batch has no statistics
   }
 #endif
 }
