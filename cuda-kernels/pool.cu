@@ -178,6 +178,7 @@ PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* 
 PK_KERNEL void max_pool2d_backward(int64_t n, const float* dy, const int64_t* indices, float* dx, int height,
                                    int width, int outH, int outW, int kernelH, int kernelW, int strideH,
                                    int strideW, int padH, int padW, int dilationH, int dilationW) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t w = i % width;
     int64_t h = (i / width) % height;
@@ -202,6 +203,21 @@ PK_KERNEL void max_pool2d_backward(int64_t n, const float* dy, const int64_t* in
     }
     dx[i] = sum;
   }
+#else
+  // Host: one item per plane owns it, so the saved argmax can be followed directly (a scatter in
+  // output order, PyTorch's CPU order) without the gather's per-pixel divisions or atomics.
+  const int64_t inPlane = (int64_t)height * width;
+  const int64_t outPlane = (int64_t)outH * outW;
+  PK_FOR_WORK(plane, n / inPlane, inPlane + outPlane) {
+    float* dxp = dx + plane * inPlane;
+    const float* dyp = dy + plane * outPlane;
+    const int64_t* ip = indices + plane * outPlane;
+    for (int64_t k = 0; k < inPlane; ++k) dxp[k] = 0.0f;
+    for (int64_t o = 0; o < outPlane; ++o) {
+      if (ip[o] >= 0) dxp[ip[o]] += dyp[o];  // -1: a window of padding only, nothing to route
+    }
+  }
+#endif
 }
 
 // ---- avg_pool2d ----------------------------------------------------------------------------
