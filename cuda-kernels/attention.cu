@@ -268,26 +268,102 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
 
 #else  // host: one row per OpenMP item
 
-// The float sums may be reordered (omp simd reduction), so the dot products vectorise.
-PK_INLINE float attention_dot(const float* __restrict__ a, const float* __restrict__ b, int len) {
-  float s = 0.0f;
-  #pragma omp simd reduction(+ : s)
-  for (int c = 0; c < len; ++c) s += a[c] * b[c];
-  return s;
+// Without trapping math GCC may turn the float comparisons of attention_exp and the max into
+// selects and vectorise those loops; nothing here reads the floating-point exception flags.
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+
+// The host works on 4 rows of the other operand at a time: 4 independent dot products (or 4
+// axpys folded into one pass over y) keep 4 vector accumulators busy and read the row of this
+// item once per 4 rows instead of once per row. The float sums may be reordered (omp simd
+// reduction), so they vectorise.
+#define ATTENTION_GROUP 4
+
+// out[r] = a . b_r for the `rows` (1 to 4) rows b_r = b + r * stride.
+PK_INLINE void attention_dots(const float* __restrict__ a, const float* __restrict__ b, int64_t stride, int rows,
+                              int len, float out[ATTENTION_GROUP]) {
+  if (rows == ATTENTION_GROUP) {
+    const float* b1 = b + stride;
+    const float* b2 = b1 + stride;
+    const float* b3 = b2 + stride;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    #pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int c = 0; c < len; ++c) {
+      s0 += a[c] * b[c];
+      s1 += a[c] * b1[c];
+      s2 += a[c] * b2[c];
+      s3 += a[c] * b3[c];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+    return;
+  }
+  for (int r = 0; r < rows; ++r) {
+    const float* br = b + r * stride;
+    float s = 0.0f;
+    #pragma omp simd reduction(+ : s)
+    for (int c = 0; c < len; ++c) s += a[c] * br[c];
+    out[r] = s;
+  }
 }
 
-PK_INLINE void attention_axpy(float* __restrict__ y, float a, const float* __restrict__ x, int len) {
-  #pragma omp simd
-  for (int c = 0; c < len; ++c) y[c] += a * x[c];
+// y += sum_r coef[r] * x_r for the `rows` (1 to 4) rows x_r = x + r * stride.
+PK_INLINE void attention_axpys(float* __restrict__ y, const float coef[ATTENTION_GROUP], const float* __restrict__ x,
+                               int64_t stride, int rows, int len) {
+  if (rows == ATTENTION_GROUP) {
+    const float* x1 = x + stride;
+    const float* x2 = x1 + stride;
+    const float* x3 = x2 + stride;
+    const float c0 = coef[0], c1 = coef[1], c2 = coef[2], c3 = coef[3];
+    #pragma omp simd
+    for (int c = 0; c < len; ++c) y[c] += c0 * x[c] + c1 * x1[c] + c2 * x2[c] + c3 * x3[c];
+    return;
+  }
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + r * stride;
+    const float cr = coef[r];
+    #pragma omp simd
+    for (int c = 0; c < len; ++c) y[c] += cr * xr[c];
+  }
+}
+
+PK_INLINE int attention_group(int remaining) { return remaining < ATTENTION_GROUP ? remaining : ATTENTION_GROUP; }
+
+// e^x for the probabilities, branch-free so that loops over a tile vectorise (the host build has
+// no vector expf): Cephes' expf, e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 in
+// two parts), e^r by a degree-7 polynomial; within about 1 ulp of expf. Below -87 it returns 0
+// (e^-87 is 1.6e-38), above 88 +inf, and NaN stays NaN.
+PK_INLINE float attention_exp(float x) {
+  const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : (x == x ? x : 0.0f));
+  const float n = floorf(c * 1.44269504088896341f + 0.5f);
+  const float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { int32_t i; float f; } two = {((int32_t)n + 127) << 23};
+  const float y = p * two.f;
+  return x < -87.0f ? 0.0f : (x > 88.0f ? INFINITY : (x == x ? y : x));
 }
 
 // Keys per online-softmax step: the output row is rescaled once per tile, not once per key.
 #define ATTENTION_HOST_TILE 64
 
+// A row costs keys x (D + Dv) multiply-adds or more, far above an elementwise item: PK_FOR's
+// threshold (in items) would keep a few hundred heavy rows on one thread, so these loops weigh
+// the work instead (`work`: multiply-adds per row).
+
 PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                  const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
                                  int queries, int keys, int dim, int valueDim, float scale) {
-  PK_FOR(i, n) {
+  const int64_t work = (int64_t)keys * (dim + valueDim);
+  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
+  for (int64_t i = 0; i < n; ++i) {
     const int64_t b = i / queries;
     const float* qr = q + i * dim;
     const float* kb = k + b * keys * dim;
@@ -299,19 +375,26 @@ PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const f
     float s[ATTENTION_HOST_TILE];
     for (int k0 = 0; k0 < keys; k0 += ATTENTION_HOST_TILE) {
       const int count = keys - k0 < ATTENTION_HOST_TILE ? keys - k0 : ATTENTION_HOST_TILE;
-      float tileMax = -INFINITY;
+      for (int j = 0; j < count; j += ATTENTION_GROUP) {
+        attention_dots(qr, kb + (int64_t)(k0 + j) * dim, dim, attention_group(count - j), dim, s + j);
+      }
+      float tileMax = -INFINITY;  // a NaN score is skipped here and turns the row NaN through exp
+      #pragma omp simd reduction(max : tileMax)
       for (int j = 0; j < count; ++j) {
-        s[j] = scale * attention_dot(qr, kb + (int64_t)(k0 + j) * dim, dim);
-        tileMax = fmaxf(tileMax, s[j]);
+        s[j] *= scale;
+        tileMax = s[j] > tileMax ? s[j] : tileMax;
       }
       const float mNew = fmaxf(m, tileMax);
-      const float alpha = expf(m - mNew);
+      const float alpha = attention_exp(m - mNew);
       for (int c = 0; c < valueDim; ++c) o[c] *= alpha;
       float sum = 0.0f;
+      #pragma omp simd reduction(+ : sum)
       for (int j = 0; j < count; ++j) {
-        const float p = expf(s[j] - mNew);
-        sum += p;
-        attention_axpy(o, p, vb + (int64_t)(k0 + j) * valueDim, valueDim);
+        s[j] = attention_exp(s[j] - mNew);
+        sum += s[j];
+      }
+      for (int j = 0; j < count; j += ATTENTION_GROUP) {
+        attention_axpys(o, s + j, vb + (int64_t)(k0 + j) * valueDim, valueDim, attention_group(count - j), valueDim);
       }
       l = l * alpha + sum;
       m = mNew;
@@ -326,17 +409,34 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
                                      const float* __restrict__ v, const float* __restrict__ dout,
                                      const float* __restrict__ lse, const float* __restrict__ delta,
                                      float* __restrict__ dq, int queries, int keys, int dim, int valueDim, float scale) {
-  PK_FOR(i, n) {
+  const int64_t work = (int64_t)keys * (2 * dim + valueDim);
+  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
+  for (int64_t i = 0; i < n; ++i) {
     const int64_t b = i / queries;
     const float* qr = q + i * dim;
     const float* g = dout + i * valueDim;
     float* d = dq + i * dim;
+    const float rowLse = lse[i];
+    const float rowDelta = delta[i];
     for (int c = 0; c < dim; ++c) d[c] = 0.0f;
-    for (int j = 0; j < keys; ++j) {
-      const float* kr = k + (b * keys + j) * dim;
-      const float p = expf(scale * attention_dot(qr, kr, dim) - lse[i]);
-      const float ds = p * (attention_dot(g, v + (b * keys + j) * valueDim, valueDim) - delta[i]);
-      attention_axpy(d, ds * scale, kr, dim);
+    float s[ATTENTION_HOST_TILE];
+    float ds[ATTENTION_HOST_TILE];
+    for (int k0 = 0; k0 < keys; k0 += ATTENTION_HOST_TILE) {
+      const int count = keys - k0 < ATTENTION_HOST_TILE ? keys - k0 : ATTENTION_HOST_TILE;
+      const float* kt = k + (b * keys + k0) * dim;
+      const float* vt = v + (b * keys + k0) * valueDim;
+      for (int j = 0; j < count; j += ATTENTION_GROUP) {
+        attention_dots(qr, kt + (int64_t)j * dim, dim, attention_group(count - j), dim, s + j);
+        attention_dots(g, vt + (int64_t)j * valueDim, valueDim, attention_group(count - j), valueDim, ds + j);
+      }
+      #pragma omp simd
+      for (int j = 0; j < count; ++j) s[j] = attention_exp(scale * s[j] - rowLse);
+      // dS * scale: the scale of dQ = scale * dS K folded in
+      #pragma omp simd
+      for (int j = 0; j < count; ++j) ds[j] = s[j] * (ds[j] - rowDelta) * scale;
+      for (int j = 0; j < count; j += ATTENTION_GROUP) {
+        attention_axpys(d, ds + j, kt + (int64_t)j * dim, dim, attention_group(count - j), dim);
+      }
     }
   }
 }
@@ -346,7 +446,9 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
                                        const float* __restrict__ lse, const float* __restrict__ delta,
                                        float* __restrict__ dk, float* __restrict__ dv, int queries, int keys, int dim,
                                        int valueDim, float scale) {
-  PK_FOR(j, n) {
+  const int64_t work = (int64_t)queries * 2 * (dim + valueDim);
+  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
+  for (int64_t j = 0; j < n; ++j) {
     const int64_t b = j / keys;
     const float* kr = k + j * dim;
     const float* vr = v + j * valueDim;
@@ -354,16 +456,29 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
     float* dvr = dv + j * valueDim;
     for (int c = 0; c < dim; ++c) dkr[c] = 0.0f;
     for (int c = 0; c < valueDim; ++c) dvr[c] = 0.0f;
-    for (int qi = 0; qi < queries; ++qi) {
-      const int64_t r = b * queries + qi;
-      const float* qr = q + r * dim;
-      const float* g = dout + r * valueDim;
-      const float p = expf(scale * attention_dot(qr, kr, dim) - lse[r]);
-      attention_axpy(dvr, p, g, valueDim);
-      const float ds = p * (attention_dot(g, vr, valueDim) - delta[r]);
-      attention_axpy(dkr, ds * scale, qr, dim);
+    float p[ATTENTION_HOST_TILE];
+    float ds[ATTENTION_HOST_TILE];
+    for (int q0 = 0; q0 < queries; q0 += ATTENTION_HOST_TILE) {
+      const int count = queries - q0 < ATTENTION_HOST_TILE ? queries - q0 : ATTENTION_HOST_TILE;
+      const int64_t r0 = b * queries + q0;
+      const float* qt = q + r0 * dim;
+      const float* gt = dout + r0 * valueDim;
+      for (int i = 0; i < count; i += ATTENTION_GROUP) {
+        attention_dots(kr, qt + (int64_t)i * dim, dim, attention_group(count - i), dim, p + i);
+        attention_dots(vr, gt + (int64_t)i * valueDim, valueDim, attention_group(count - i), valueDim, ds + i);
+      }
+      #pragma omp simd
+      for (int i = 0; i < count; ++i) p[i] = attention_exp(scale * p[i] - lse[r0 + i]);
+      #pragma omp simd
+      for (int i = 0; i < count; ++i) ds[i] = p[i] * (ds[i] - delta[r0 + i]) * scale;  // scale of dK = scale * dS^T Q folded in
+      for (int i = 0; i < count; i += ATTENTION_GROUP) {
+        attention_axpys(dvr, p + i, gt + (int64_t)i * valueDim, valueDim, attention_group(count - i), valueDim);
+        attention_axpys(dkr, ds + i, qt + (int64_t)i * dim, dim, attention_group(count - i), dim);
+      }
     }
   }
 }
+
+#pragma GCC pop_options
 
 #endif

@@ -3,6 +3,7 @@ package io.plugkit.ops;
 import static io.plugkit.ops.ElementwiseTest.assertMessage;
 import static io.plugkit.testing.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.plugkit.Device;
@@ -118,6 +119,25 @@ class AttentionTest {
       // Batch 0.
       assertArrayEquals(new int[] {0, 5, 2}, Attention.attention(Tensor.zeros(d, 0, 5, 3), Tensor.zeros(d, 0, 4, 3),
           Tensor.zeros(d, 0, 4, 2), 1f).dims());
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void nanStaysInItsQueryRow(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      float[] qv = Tensor.uniform(d, 41, -1f, 1f, 1, 3, 2).toArray();
+      qv[2] = Float.NaN; // query row 1
+      Tensor q = Tensor.of(d, qv, 1, 3, 2);
+      Tensor k = Tensor.uniform(d, 42, -1f, 1f, 1, 70, 2);
+      Tensor v = Tensor.uniform(d, 43, -1f, 1f, 1, 70, 2);
+      float[] out = Attention.attention(q, k, v, 1f).toArray();
+      float[] plain = Attention.attentionPlain(q, k, v, 1f).toArray();
+      for (int i = 0; i < out.length; i++) {
+        boolean nanRow = i / 2 == 1;
+        assertEquals(nanRow, Float.isNaN(out[i]), "element " + i);
+        if (!nanRow) assertEquals(plain[i], out[i], 1e-6, "element " + i);
+      }
     }
   }
 
