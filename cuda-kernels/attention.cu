@@ -10,9 +10,10 @@
 // lse and delta [B, N]; dq, dk, dv as q, k, v. M = 0 gives out = 0 and lse = -inf.
 //
 // Thread mapping. n counts rows on both targets: B*N query rows for the forward, delta and dQ,
-// B*M key rows for dK/dV. The host runs one row per OpenMP item (forward and dQ loop over the
-// keys of their query row, dK/dV over the queries of their key row), accumulating straight into
-// the output row, so nothing is allocated. The GPU groups rows into tiles of 64 and gives each
+// B*M key rows for dK/dV. The host runs 4 rows (of one batch) per OpenMP item (forward and dQ
+// loop over the keys of their query rows, dK/dV over the queries of their key rows), with the
+// scores of a 64-column tile on the stack, accumulating straight into the output rows, so nothing
+// is allocated. The GPU groups rows into tiles of 64 and gives each
 // tile to one 256-thread block (the launcher starts min(n, cap) blocks; blocks stride over the
 // tiles): 4 threads per row, each holding 16 of the row's 64 scores and 16 of the block's 64
 // output columns in registers; score tiles are staged through shared memory in chunks of 32
@@ -266,23 +267,32 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
   }
 }
 
-#else  // host: one row per OpenMP item
+#else  // host: 4 rows per OpenMP item
 
 // Without trapping math GCC may turn the float comparisons of attention_exp and the max into
-// selects and vectorise those loops; nothing here reads the floating-point exception flags.
+// selects and vectorise those loops (nothing here reads the floating-point exception flags); with
+// associative math it may reorder the float sums of the dot products and grouped axpys, as the
+// omp simd reductions already allow (NaN and infinity keep their IEEE behaviour).
 #pragma GCC push_options
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math", "associative-math", "no-signed-zeros")
 
-// The host works on 4 rows of the other operand at a time: 4 independent dot products (or 4
-// axpys folded into one pass over y) keep 4 vector accumulators busy and read the row of this
-// item once per 4 rows instead of once per row. The float sums may be reordered (omp simd
-// reduction), so they vectorise.
-#define ATTENTION_GROUP 4
+// Rows per item (query rows for the forward and dQ, key rows for dK/dV, never across a batch):
+// every row of the other operand read from cache serves 4 rows of this item, so K and V (or Q and
+// dO) stream through the cache a quarter as often as with one row per item, and the 4 rows of
+// each item stay in L1. Wider blocks run out of the 16 vector registers.
+#define ATTENTION_ROWS 4
+// Columns of the other operand per online-softmax step (and per staged score tile).
+#define ATTENTION_HOST_TILE 64
 
-// out[r] = a . b_r for the `rows` (1 to 4) rows b_r = b + r * stride.
+typedef float AttentionScores[ATTENTION_HOST_TILE];
+
+PK_INLINE int attention_min(int a, int b) { return a < b ? a : b; }
+
+// out[r] = a . b_r for the `rows` (1 to 4) rows b_r = b + r * stride: 4 independent sums keep 4
+// vector accumulators busy and read a once.
 PK_INLINE void attention_dots(const float* __restrict__ a, const float* __restrict__ b, int64_t stride, int rows,
-                              int len, float out[ATTENTION_GROUP]) {
-  if (rows == ATTENTION_GROUP) {
+                              int len, float out[ATTENTION_ROWS]) {
+  if (rows == ATTENTION_ROWS) {
     const float* b1 = b + stride;
     const float* b2 = b1 + stride;
     const float* b3 = b2 + stride;
@@ -309,32 +319,60 @@ PK_INLINE void attention_dots(const float* __restrict__ a, const float* __restri
   }
 }
 
-// y += sum_r coef[r] * x_r for the `rows` (1 to 4) rows x_r = x + r * stride.
-PK_INLINE void attention_axpys(float* __restrict__ y, const float coef[ATTENTION_GROUP], const float* __restrict__ x,
-                               int64_t stride, int rows, int len) {
-  if (rows == ATTENTION_GROUP) {
-    const float* x1 = x + stride;
-    const float* x2 = x1 + stride;
-    const float* x3 = x2 + stride;
-    const float c0 = coef[0], c1 = coef[1], c2 = coef[2], c3 = coef[3];
-    #pragma omp simd
-    for (int c = 0; c < len; ++c) y[c] += c0 * x[c] + c1 * x1[c] + c2 * x2[c] + c3 * x3[c];
-    return;
-  }
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + r * stride;
-    const float cr = coef[r];
-    #pragma omp simd
-    for (int c = 0; c < len; ++c) y[c] += cr * xr[c];
+// scores[r][t] = a_r . b_t (a_r = a + r * aStride, r < rows; b_t = b + t * bStride, t < count).
+PK_INLINE void attention_score_tile(AttentionScores* scores, const float* __restrict__ a, int64_t aStride, int rows,
+                                    const float* __restrict__ b, int64_t bStride, int count, int len) {
+  for (int t = 0; t < count; ++t) {
+    float d[ATTENTION_ROWS];
+    attention_dots(b + t * bStride, a, aStride, rows, len, d);
+    for (int r = 0; r < rows; ++r) scores[r][t] = d[r];
   }
 }
 
-PK_INLINE int attention_group(int remaining) { return remaining < ATTENTION_GROUP ? remaining : ATTENTION_GROUP; }
+// y_r += sum_t coef[r][t] x_t for r < rows (y_r = y + r * yStride) and t < count (x_t = x + t * xStride):
+// in blocks of 4 x 4, each vector of x_t and y_r is loaded once for 16 multiply-adds.
+PK_INLINE void attention_accumulate_tile(float* __restrict__ y, int64_t yStride, int rows, const AttentionScores* coef,
+                                         const float* __restrict__ x, int64_t xStride, int count, int len) {
+  int t = 0;
+  if (rows == ATTENTION_ROWS) {
+    float* y0 = y;
+    float* y1 = y0 + yStride;
+    float* y2 = y1 + yStride;
+    float* y3 = y2 + yStride;
+    for (; t + 4 <= count; t += 4) {
+      const float* x0 = x + t * xStride;
+      const float* x1 = x0 + xStride;
+      const float* x2 = x1 + xStride;
+      const float* x3 = x2 + xStride;
+      const float* c0 = coef[0] + t;
+      const float* c1 = coef[1] + t;
+      const float* c2 = coef[2] + t;
+      const float* c3 = coef[3] + t;
+      #pragma omp simd
+      for (int c = 0; c < len; ++c) {
+        const float v0 = x0[c], v1 = x1[c], v2 = x2[c], v3 = x3[c];
+        y0[c] += c0[0] * v0 + c0[1] * v1 + c0[2] * v2 + c0[3] * v3;
+        y1[c] += c1[0] * v0 + c1[1] * v1 + c1[2] * v2 + c1[3] * v3;
+        y2[c] += c2[0] * v0 + c2[1] * v1 + c2[2] * v2 + c2[3] * v3;
+        y3[c] += c3[0] * v0 + c3[1] * v1 + c3[2] * v2 + c3[3] * v3;
+      }
+    }
+  }
+  for (; t < count; ++t) {
+    const float* xt = x + t * xStride;
+    for (int r = 0; r < rows; ++r) {
+      float* yr = y + r * yStride;
+      const float cr = coef[r][t];
+      #pragma omp simd
+      for (int c = 0; c < len; ++c) yr[c] += cr * xt[c];
+    }
+  }
+}
 
 // e^x for the probabilities, branch-free so that loops over a tile vectorise (the host build has
 // no vector expf): Cephes' expf, e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 in
 // two parts), e^r by a degree-7 polynomial; within about 1 ulp of expf. Below -87 it returns 0
-// (e^-87 is 1.6e-38), above 88 +inf, and NaN stays NaN.
+// (e^-87 is 1.6e-38), above 88 +inf (the exponents here are at most ~0), and NaN stays NaN.
 PK_INLINE float attention_exp(float x) {
   const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : (x == x ? x : 0.0f));
   const float n = floorf(c * 1.44269504088896341f + 0.5f);
@@ -351,57 +389,67 @@ PK_INLINE float attention_exp(float x) {
   return x < -87.0f ? 0.0f : (x > 88.0f ? INFINITY : (x == x ? y : x));
 }
 
-// Keys per online-softmax step: the output row is rescaled once per tile, not once per key.
-#define ATTENTION_HOST_TILE 64
+// Items of n rows (`size` rows per batch) grouped by 4 within each batch.
+PK_INLINE int64_t attention_items(int64_t n, int size) { return n / size * ((size + ATTENTION_ROWS - 1) / ATTENTION_ROWS); }
 
-// A row costs keys x (D + Dv) multiply-adds or more, far above an elementwise item: PK_FOR's
-// threshold (in items) would keep a few hundred heavy rows on one thread, so these loops weigh
-// the work instead (`work`: multiply-adds per row).
+// An item costs 4 x (other rows) x (row lengths) multiply-adds, far above an elementwise item:
+// PK_FOR's threshold (in items) would keep a few hundred heavy items on one thread, so these loops
+// weigh the work instead (`work`: multiply-adds per item).
 
 PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                  const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
                                  int queries, int keys, int dim, int valueDim, float scale) {
-  const int64_t work = (int64_t)keys * (dim + valueDim);
-  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t b = i / queries;
-    const float* qr = q + i * dim;
+  const int groups = (queries + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
+  const int64_t items = attention_items(n, queries);
+  const int64_t work = (int64_t)ATTENTION_ROWS * keys * (dim + valueDim);
+  #pragma omp parallel for schedule(static) if (items > 1 && items * work > PK_PAR_MIN)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t b = item / groups;
+    const int64_t row0 = b * queries + (item % groups) * ATTENTION_ROWS;
+    const int rows = attention_min(ATTENTION_ROWS, (int)(b * queries + queries - row0));
     const float* kb = k + b * keys * dim;
     const float* vb = v + b * keys * valueDim;
-    float* o = out + i * valueDim;
-    for (int c = 0; c < valueDim; ++c) o[c] = 0.0f;
-    float m = -INFINITY;
-    float l = 0.0f;
-    float s[ATTENTION_HOST_TILE];
-    for (int k0 = 0; k0 < keys; k0 += ATTENTION_HOST_TILE) {
-      const int count = keys - k0 < ATTENTION_HOST_TILE ? keys - k0 : ATTENTION_HOST_TILE;
-      for (int j = 0; j < count; j += ATTENTION_GROUP) {
-        attention_dots(qr, kb + (int64_t)(k0 + j) * dim, dim, attention_group(count - j), dim, s + j);
-      }
-      float tileMax = -INFINITY;  // a NaN score is skipped here and turns the row NaN through exp
-      #pragma omp simd reduction(max : tileMax)
-      for (int j = 0; j < count; ++j) {
-        s[j] *= scale;
-        tileMax = s[j] > tileMax ? s[j] : tileMax;
-      }
-      const float mNew = fmaxf(m, tileMax);
-      const float alpha = attention_exp(m - mNew);
-      for (int c = 0; c < valueDim; ++c) o[c] *= alpha;
-      float sum = 0.0f;
-      #pragma omp simd reduction(+ : sum)
-      for (int j = 0; j < count; ++j) {
-        s[j] = attention_exp(s[j] - mNew);
-        sum += s[j];
-      }
-      for (int j = 0; j < count; j += ATTENTION_GROUP) {
-        attention_axpys(o, s + j, vb + (int64_t)(k0 + j) * valueDim, valueDim, attention_group(count - j), valueDim);
-      }
-      l = l * alpha + sum;
-      m = mNew;
+    float* o = out + row0 * valueDim;
+    for (int64_t c = 0; c < (int64_t)rows * valueDim; ++c) o[c] = 0.0f;
+    float m[ATTENTION_ROWS];
+    float l[ATTENTION_ROWS];
+    AttentionScores s[ATTENTION_ROWS];
+    for (int r = 0; r < rows; ++r) {
+      m[r] = -INFINITY;
+      l[r] = 0.0f;
     }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    for (int c = 0; c < valueDim; ++c) o[c] *= inv;
-    lse[i] = m + logf(l);
+    for (int k0 = 0; k0 < keys; k0 += ATTENTION_HOST_TILE) {
+      const int count = attention_min(ATTENTION_HOST_TILE, keys - k0);
+      attention_score_tile(s, q + row0 * dim, dim, rows, kb + (int64_t)k0 * dim, dim, count, dim);
+      for (int r = 0; r < rows; ++r) {
+        float* sr = s[r];
+        float tileMax = -INFINITY;  // a NaN score is skipped here and turns the row NaN through exp
+        #pragma omp simd reduction(max : tileMax)
+        for (int j = 0; j < count; ++j) {
+          sr[j] *= scale;
+          tileMax = sr[j] > tileMax ? sr[j] : tileMax;
+        }
+        const float mNew = fmaxf(m[r], tileMax);
+        const float alpha = attention_exp(m[r] - mNew);
+        float* orow = o + (int64_t)r * valueDim;
+        for (int c = 0; c < valueDim; ++c) orow[c] *= alpha;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < count; ++j) {
+          sr[j] = attention_exp(sr[j] - mNew);
+          sum += sr[j];
+        }
+        l[r] = l[r] * alpha + sum;
+        m[r] = mNew;
+      }
+      attention_accumulate_tile(o, valueDim, rows, s, vb + (int64_t)k0 * valueDim, valueDim, count, valueDim);
+    }
+    for (int r = 0; r < rows; ++r) {
+      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+      float* orow = o + (int64_t)r * valueDim;
+      for (int c = 0; c < valueDim; ++c) orow[c] *= inv;
+      lse[row0 + r] = m[r] + logf(l[r]);
+    }
   }
 }
 
@@ -409,34 +457,36 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
                                      const float* __restrict__ v, const float* __restrict__ dout,
                                      const float* __restrict__ lse, const float* __restrict__ delta,
                                      float* __restrict__ dq, int queries, int keys, int dim, int valueDim, float scale) {
-  const int64_t work = (int64_t)keys * (2 * dim + valueDim);
-  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t b = i / queries;
-    const float* qr = q + i * dim;
-    const float* g = dout + i * valueDim;
-    float* d = dq + i * dim;
-    const float rowLse = lse[i];
-    const float rowDelta = delta[i];
-    for (int c = 0; c < dim; ++c) d[c] = 0.0f;
-    float s[ATTENTION_HOST_TILE];
-    float ds[ATTENTION_HOST_TILE];
+  const int groups = (queries + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
+  const int64_t items = attention_items(n, queries);
+  const int64_t work = (int64_t)ATTENTION_ROWS * keys * (2 * dim + valueDim);
+  #pragma omp parallel for schedule(static) if (items > 1 && items * work > PK_PAR_MIN)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t b = item / groups;
+    const int64_t row0 = b * queries + (item % groups) * ATTENTION_ROWS;
+    const int rows = attention_min(ATTENTION_ROWS, (int)(b * queries + queries - row0));
+    float* d = dq + row0 * dim;
+    for (int64_t c = 0; c < (int64_t)rows * dim; ++c) d[c] = 0.0f;
+    AttentionScores s[ATTENTION_ROWS];
+    AttentionScores ds[ATTENTION_ROWS];
     for (int k0 = 0; k0 < keys; k0 += ATTENTION_HOST_TILE) {
-      const int count = keys - k0 < ATTENTION_HOST_TILE ? keys - k0 : ATTENTION_HOST_TILE;
+      const int count = attention_min(ATTENTION_HOST_TILE, keys - k0);
       const float* kt = k + (b * keys + k0) * dim;
-      const float* vt = v + (b * keys + k0) * valueDim;
-      for (int j = 0; j < count; j += ATTENTION_GROUP) {
-        attention_dots(qr, kt + (int64_t)j * dim, dim, attention_group(count - j), dim, s + j);
-        attention_dots(g, vt + (int64_t)j * valueDim, valueDim, attention_group(count - j), valueDim, ds + j);
+      attention_score_tile(s, q + row0 * dim, dim, rows, kt, dim, count, dim);
+      attention_score_tile(ds, dout + row0 * valueDim, valueDim, rows, v + (b * keys + k0) * valueDim, valueDim, count,
+                           valueDim);
+      for (int r = 0; r < rows; ++r) {
+        const float rowLse = lse[row0 + r];
+        const float rowDelta = delta[row0 + r];
+        float* sr = s[r];
+        float* dsr = ds[r];
+        #pragma omp simd
+        for (int j = 0; j < count; ++j) sr[j] = attention_exp(scale * sr[j] - rowLse);
+        // dS * scale: the scale of dQ = scale * dS K folded in
+        #pragma omp simd
+        for (int j = 0; j < count; ++j) dsr[j] = sr[j] * (dsr[j] - rowDelta) * scale;
       }
-      #pragma omp simd
-      for (int j = 0; j < count; ++j) s[j] = attention_exp(scale * s[j] - rowLse);
-      // dS * scale: the scale of dQ = scale * dS K folded in
-      #pragma omp simd
-      for (int j = 0; j < count; ++j) ds[j] = s[j] * (ds[j] - rowDelta) * scale;
-      for (int j = 0; j < count; j += ATTENTION_GROUP) {
-        attention_axpys(d, ds + j, kt + (int64_t)j * dim, dim, attention_group(count - j), dim);
-      }
+      attention_accumulate_tile(d, dim, rows, ds, kt, dim, count, dim);
     }
   }
 }
@@ -446,35 +496,37 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
                                        const float* __restrict__ lse, const float* __restrict__ delta,
                                        float* __restrict__ dk, float* __restrict__ dv, int queries, int keys, int dim,
                                        int valueDim, float scale) {
-  const int64_t work = (int64_t)queries * 2 * (dim + valueDim);
-  #pragma omp parallel for schedule(static) if (n > 1 && n * work > PK_PAR_MIN)
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t b = j / keys;
-    const float* kr = k + j * dim;
-    const float* vr = v + j * valueDim;
-    float* dkr = dk + j * dim;
-    float* dvr = dv + j * valueDim;
-    for (int c = 0; c < dim; ++c) dkr[c] = 0.0f;
-    for (int c = 0; c < valueDim; ++c) dvr[c] = 0.0f;
-    float p[ATTENTION_HOST_TILE];
-    float ds[ATTENTION_HOST_TILE];
+  const int groups = (keys + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
+  const int64_t items = attention_items(n, keys);
+  const int64_t work = (int64_t)ATTENTION_ROWS * queries * 2 * (dim + valueDim);
+  #pragma omp parallel for schedule(static) if (items > 1 && items * work > PK_PAR_MIN)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t b = item / groups;
+    const int64_t row0 = b * keys + (item % groups) * ATTENTION_ROWS;
+    const int rows = attention_min(ATTENTION_ROWS, (int)(b * keys + keys - row0));
+    float* dkr = dk + row0 * dim;
+    float* dvr = dv + row0 * valueDim;
+    for (int64_t c = 0; c < (int64_t)rows * dim; ++c) dkr[c] = 0.0f;
+    for (int64_t c = 0; c < (int64_t)rows * valueDim; ++c) dvr[c] = 0.0f;
+    AttentionScores p[ATTENTION_ROWS];
+    AttentionScores ds[ATTENTION_ROWS];
     for (int q0 = 0; q0 < queries; q0 += ATTENTION_HOST_TILE) {
-      const int count = queries - q0 < ATTENTION_HOST_TILE ? queries - q0 : ATTENTION_HOST_TILE;
+      const int count = attention_min(ATTENTION_HOST_TILE, queries - q0);
       const int64_t r0 = b * queries + q0;
       const float* qt = q + r0 * dim;
       const float* gt = dout + r0 * valueDim;
-      for (int i = 0; i < count; i += ATTENTION_GROUP) {
-        attention_dots(kr, qt + (int64_t)i * dim, dim, attention_group(count - i), dim, p + i);
-        attention_dots(vr, gt + (int64_t)i * valueDim, valueDim, attention_group(count - i), valueDim, ds + i);
+      attention_score_tile(p, k + row0 * dim, dim, rows, qt, dim, count, dim);
+      attention_score_tile(ds, v + row0 * valueDim, valueDim, rows, gt, valueDim, count, valueDim);
+      for (int r = 0; r < rows; ++r) {
+        float* pr = p[r];
+        float* dsr = ds[r];
+        #pragma omp simd
+        for (int i = 0; i < count; ++i) pr[i] = attention_exp(scale * pr[i] - lse[r0 + i]);
+        #pragma omp simd
+        for (int i = 0; i < count; ++i) dsr[i] = pr[i] * (dsr[i] - delta[r0 + i]) * scale;  // scale of dK folded in
       }
-      #pragma omp simd
-      for (int i = 0; i < count; ++i) p[i] = attention_exp(scale * p[i] - lse[r0 + i]);
-      #pragma omp simd
-      for (int i = 0; i < count; ++i) ds[i] = p[i] * (ds[i] - delta[r0 + i]) * scale;  // scale of dK = scale * dS^T Q folded in
-      for (int i = 0; i < count; i += ATTENTION_GROUP) {
-        attention_axpys(dvr, p + i, gt + (int64_t)i * valueDim, valueDim, attention_group(count - i), valueDim);
-        attention_axpys(dkr, ds + i, qt + (int64_t)i * dim, dim, attention_group(count - i), dim);
-      }
+      attention_accumulate_tile(dvr, valueDim, rows, p, gt, valueDim, count, valueDim);
+      attention_accumulate_tile(dkr, dim, rows, ds, qt, dim, count, dim);
     }
   }
 }
