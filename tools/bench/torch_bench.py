@@ -28,6 +28,9 @@ def build(op, a, dev):
     if op in ("squeeze_excite", "cbam", "channel_gate", "channel_mean_max"):
         import torch_bench_gates
         return torch_bench_gates.build(op, a, dev)
+    if op == "non_local":
+        import torch_bench_nonlocal
+        return torch_bench_nonlocal.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

@@ -45,6 +45,7 @@ public final class Benchmark {
     all.addAll(GridSampleCases.all());
     all.addAll(DeformConvCases.all());
     all.addAll(AttentionGateCases.all());
+    all.addAll(NonLocalCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
@@ -75,6 +76,10 @@ public final class Benchmark {
             theirs == null ? "-" : String.format(Locale.ROOT, "%.3f", theirs.medianMs()),
             theirs == null ? "-" : String.format(Locale.ROOT, "%.2fx", theirs.medianMs() / ours.medianMs()));
       }
+    }
+    if (cases.stream().anyMatch(c -> c.op().equals("non_local"))) {
+      System.out.println();
+      NonLocalCases.memoryReport(device).forEach(System.out::println);
     }
   }
 }
