@@ -7,12 +7,18 @@ import io.plugkit.autograd.GradMode;
 import io.plugkit.driver.Drivers;
 import java.util.Arrays;
 
-/** Times a case: warm-up runs, then the median of timed repeats, synchronizing the device each run. */
+/**
+ * Times a case: warm-up runs (at least the given count and half a second), then the median of
+ * timed repeats, synchronizing the device each run.
+ */
 public final class Harness {
   public enum Mode { FWD, FWDBWD }
 
   /** Median and minimum milliseconds of one case in one mode. */
   public record Timing(double medianMs, double minMs) {}
+
+  private static final long WARMUP_NANOS = 500_000_000L;
+  private static final int MAX_WARMUP_RUNS = 200;
 
   private Harness() {}
 
@@ -33,7 +39,12 @@ public final class Harness {
         }
       };
       var driver = Drivers.of(device);
-      for (int i = 0; i < warmup; i++) step.run();
+      // At least `warmup` runs and half a second: the JIT needs a few dozen launches to compile
+      // the FFM call paths, and timing before that measures the compiler, not the op.
+      long warmStart = System.nanoTime();
+      for (int i = 0; i < warmup || (System.nanoTime() - warmStart < WARMUP_NANOS && i < MAX_WARMUP_RUNS); i++) {
+        step.run();
+      }
       driver.synchronize();
       double[] ms = new double[repeats];
       for (int i = 0; i < repeats; i++) {

@@ -24,7 +24,6 @@ public final class CpuDriver implements Driver {
   private CpuDriver() {
     int threads = threadsFromEnvironment();
     HostLibrary.setThreads(threads);
-    OpenBlas.setThreads(threads);
   }
 
   public static CpuDriver instance() { return INSTANCE; }
@@ -41,11 +40,10 @@ public final class CpuDriver implements Driver {
     throw new IllegalArgumentException("PLUGKIT_THREADS: expected a whole number >= 1 but got " + env);
   }
 
-  /** Sets the threads of both the kernels (OpenMP) and OpenBLAS. */
+  /** Sets the threads of the kernels and of GEMM (one OpenMP team serves both). */
   public void setThreads(int threads) {
     if (threads < 1) throw new IllegalArgumentException("threads: expected >= 1 but got " + threads);
     HostLibrary.setThreads(threads);
-    OpenBlas.setThreads(threads);
   }
 
   public int threads() { return HostLibrary.threads(); }

@@ -24,12 +24,15 @@ public final class HostLibrary {
   private static final MethodHandle FREE = handle("pk_free", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
   private static final MethodHandle SET_THREADS = handle("pk_set_num_threads", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
   private static final MethodHandle GET_THREADS = handle("pk_get_num_threads", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+  private static final MethodHandle SGEMM = handle("pk_sgemm", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
   private static final ConcurrentHashMap<String, MethodHandle> KERNELS = new ConcurrentHashMap<>();
 
   private HostLibrary() {}
 
   private static SymbolLookup load() {
-    ThreadPolicy.apply();
     String override = System.getProperty("plugkit.host.library");
     var path = override != null ? java.nio.file.Path.of(override)
         : NativeLoader.extract(NativeLoader.NATIVE_RESOURCES + "libplugkit_host.so");
@@ -69,6 +72,19 @@ public final class HostLibrary {
   public static int threads() {
     try {
       return (int) GET_THREADS.invokeExact();
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /**
+   * Row-major GEMM split across the OpenMP team, each block one single-threaded call of
+   * {@code cblasSgemm} (the address of OpenBLAS's cblas_sgemm).
+   */
+  public static void sgemm(long cblasSgemm, boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
+      int lda, long b, int ldb, float beta, long c, int ldc) {
+    try {
+      SGEMM.invokeExact(cblasSgemm, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } catch (Throwable t) {
       throw rethrow(t);
     }

@@ -18,18 +18,22 @@ public final class OpenBlas {
   private static final String JAR_DIR = "org/bytedeco/openblas/linux-x86_64/";
   // Load order: the dependencies first, so that libopenblas's DT_NEEDED entries resolve by soname.
   private static final String[] JAR_LIBS = {"libgcc_s.so.1", "libquadmath.so.0", "libgfortran.so.5", "libopenblas.so.0"};
-  private static final int ROW_MAJOR = 101;
-  private static final int NO_TRANS = 111;
-  private static final int TRANS = 112;
 
   private static final Path PATH = locate();
   private static final SymbolLookup LIB = SymbolLookup.libraryLookup(PATH, Arena.global());
   private static final Linker LINKER = Linker.nativeLinker();
-  private static final MethodHandle SGEMM = handle("cblas_sgemm", FunctionDescriptor.ofVoid(
-      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-      ValueLayout.JAVA_INT, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-      ValueLayout.JAVA_INT, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+  private static final long SGEMM = LIB.find("cblas_sgemm")
+      .orElseThrow(() -> new UnsupportedFeatureException("cblas_sgemm missing from " + PATH)).address();
   private static final MethodHandle SET_THREADS = handle("openblas_set_num_threads", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+
+  static {
+    // One thread, whatever OPENBLAS_NUM_THREADS says: the OpenMP team is the only pool.
+    try {
+      SET_THREADS.invokeExact(1);
+    } catch (Throwable t) {
+      throw HostLibrary.rethrow(t);
+    }
+  }
   private static final MethodHandle CONFIG = handle("openblas_get_config", FunctionDescriptor.of(ValueLayout.ADDRESS));
 
   private OpenBlas() {}
@@ -56,23 +60,13 @@ public final class OpenBlas {
         .orElseThrow(() -> new UnsupportedFeatureException(symbol + " missing from " + PATH)), fd);
   }
 
-  /** Row-major C = alpha op(A) op(B) + beta C. Addresses are host addresses. */
+  /**
+   * Row-major C = alpha op(A) op(B) + beta C on host addresses. OpenBLAS itself runs one thread
+   * ({@link ThreadPolicy}); the work is split across the kernels' OpenMP team.
+   */
   public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
       int ldb, float beta, long c, int ldc) {
-    try {
-      SGEMM.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b,
-          ldb, beta, c, ldc);
-    } catch (Throwable t) {
-      throw HostLibrary.rethrow(t);
-    }
-  }
-
-  public static void setThreads(int n) {
-    try {
-      SET_THREADS.invokeExact(n);
-    } catch (Throwable t) {
-      throw HostLibrary.rethrow(t);
-    }
+    HostLibrary.sgemm(SGEMM, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   public static String describe() {

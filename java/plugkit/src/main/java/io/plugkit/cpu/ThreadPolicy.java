@@ -7,11 +7,11 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
- * The CPU target runs two thread pools: OpenMP's (the kernels) and OpenBLAS's (GEMM). By default
- * both spin after their work, so each steals the cores from the other: a conv (im2col, then
- * GEMM) measured 3-10x slower that way on 2 cores. Before either library loads, this sets
- * {@code OMP_WAIT_POLICY=PASSIVE} and {@code OPENBLAS_THREAD_TIMEOUT=4} (the shortest spin) in
- * the process environment, which both read when they initialise. Values the user set win.
+ * The CPU target has one thread pool: OpenMP's. OpenBLAS would start a pthreads pool of its own,
+ * and two pools that spin after their work steal the cores from each other (a conv, im2col then
+ * GEMM, measured 3-10x slower on 2 cores). So before OpenBLAS loads this sets
+ * {@code OPENBLAS_NUM_THREADS=1} in the process environment (OpenBLAS then starts no pool), and
+ * GEMMs are split across the OpenMP team instead ({@link HostLibrary#sgemm}).
  */
 final class ThreadPolicy {
   private static boolean applied;
@@ -25,8 +25,7 @@ final class ThreadPolicy {
     MethodHandle setenv = linker.downcallHandle(linker.defaultLookup().find("setenv").orElseThrow(),
         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     try (Arena a = Arena.ofConfined()) {
-      int unused = (int) setenv.invokeExact(a.allocateFrom("OMP_WAIT_POLICY"), a.allocateFrom("PASSIVE"), 0);
-      unused = (int) setenv.invokeExact(a.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), a.allocateFrom("4"), 0);
+      int unused = (int) setenv.invokeExact(a.allocateFrom("OPENBLAS_NUM_THREADS"), a.allocateFrom("1"), 1);
     } catch (Throwable t) {
       throw HostLibrary.rethrow(t);
     }
