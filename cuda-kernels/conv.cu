@@ -64,7 +64,16 @@ PK_KERNEL void col2im(int64_t n, const float* col, float* dx, int channels, int 
 
 // One item per output value: y[i] += bias[channel of i].
 PK_KERNEL void conv2d_bias_add(int64_t n, float* y, const float* bias, int channels, int spatial) {
+#if PK_GPU
   PK_FOR(i, n) { y[i] += bias[(i / spatial) % channels]; }
+#else
+  // Host: one item per (image, channel) row; no division per value.
+  PK_FOR_WORK(r, n / spatial, spatial) {
+    const float b = bias[r % channels];
+    float* yr = y + r * spatial;
+    for (int64_t s = 0; s < spatial; ++s) yr[s] += b;
+  }
+#endif
 }
 
 

@@ -67,7 +67,20 @@ PK_KERNEL void elementwise_binary(int64_t n, int op, const float* __restrict__ a
     int64_t oa, ob;
     elementwise_offsets(r * size5, size, strideA, strideB, &oa, &ob);
     float* yr = y + r * size5;
-    for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, a[oa + j * strideA5], b[ob + j * strideB5]);
+    const float* ar = a + oa;
+    const float* br = b + ob;
+    // The common row shapes get loops with known strides, which the compiler vectorizes.
+    if (strideA5 == 1 && strideB5 == 0) {
+      const float bv = br[0];
+      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j], bv);
+    } else if (strideA5 == 0 && strideB5 == 1) {
+      const float av = ar[0];
+      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, av, br[j]);
+    } else if (strideA5 == 1 && strideB5 == 1) {
+      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j], br[j]);
+    } else {
+      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j * strideA5], br[j * strideB5]);
+    }
   }
 #endif
 }
