@@ -39,9 +39,50 @@ PK_INLINE void elementwise_offsets(int64_t i, const int64_t* size, const int64_t
   *offB = ob;
 }
 
+#if !PK_GPU
+// Host: the op is a template parameter, so each loop body is branch-free and vectorizes (a
+// switch inside the loop does not). y[j] = a[j * sa] (op) b[j * sb] over one row.
+template <int OP>
+static inline void elementwise_host_row(int64_t count, const float* __restrict__ a, int64_t sa,
+                                        const float* __restrict__ b, int64_t sb, float* __restrict__ y) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t j = 0; j < count; ++j) y[j] = elementwise_apply(OP, a[j], b[j]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = b[0];
+    for (int64_t j = 0; j < count; ++j) y[j] = elementwise_apply(OP, a[j], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = a[0];
+    for (int64_t j = 0; j < count; ++j) y[j] = elementwise_apply(OP, av, b[j]);
+  } else {
+    for (int64_t j = 0; j < count; ++j) y[j] = elementwise_apply(OP, a[j * sa], b[j * sb]);
+  }
+}
+
+static inline void elementwise_host_row(int op, int64_t count, const float* a, int64_t sa, const float* b, int64_t sb,
+                                        float* y) {
+  switch (op) {
+    case ELEMENTWISE_ADD: elementwise_host_row<ELEMENTWISE_ADD>(count, a, sa, b, sb, y); break;
+    case ELEMENTWISE_SUB: elementwise_host_row<ELEMENTWISE_SUB>(count, a, sa, b, sb, y); break;
+    case ELEMENTWISE_MUL: elementwise_host_row<ELEMENTWISE_MUL>(count, a, sa, b, sb, y); break;
+    default: elementwise_host_row<ELEMENTWISE_DIV>(count, a, sa, b, sb, y); break;
+  }
+}
+
+// Rows of this many values per host item: long enough to vectorize, many enough to share out.
+#define ELEMENTWISE_HOST_CHUNK 4096
+#endif
+
 PK_KERNEL void elementwise_binary_flat(int64_t n, int op, const float* __restrict__ a,
                                        const float* __restrict__ b, float* __restrict__ y) {
+#if PK_GPU
   PK_FOR(i, n) { y[i] = elementwise_apply(op, a[i], b[i]); }
+#else
+  PK_FOR_WORK(c, (n + ELEMENTWISE_HOST_CHUNK - 1) / ELEMENTWISE_HOST_CHUNK, ELEMENTWISE_HOST_CHUNK) {
+    const int64_t first = c * ELEMENTWISE_HOST_CHUNK;
+    const int64_t count = n - first < ELEMENTWISE_HOST_CHUNK ? n - first : ELEMENTWISE_HOST_CHUNK;
+    elementwise_host_row(op, count, a + first, 1, b + first, 1, y + first);
+  }
+#endif
 }
 
 PK_KERNEL void elementwise_binary(int64_t n, int op, const float* __restrict__ a,
@@ -66,28 +107,22 @@ PK_KERNEL void elementwise_binary(int64_t n, int op, const float* __restrict__ a
   PK_FOR_WORK(r, n / size5, size5) {
     int64_t oa, ob;
     elementwise_offsets(r * size5, size, strideA, strideB, &oa, &ob);
-    float* yr = y + r * size5;
-    const float* ar = a + oa;
-    const float* br = b + ob;
-    // The common row shapes get loops with known strides, which the compiler vectorizes.
-    if (strideA5 == 1 && strideB5 == 0) {
-      const float bv = br[0];
-      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j], bv);
-    } else if (strideA5 == 0 && strideB5 == 1) {
-      const float av = ar[0];
-      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, av, br[j]);
-    } else if (strideA5 == 1 && strideB5 == 1) {
-      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j], br[j]);
-    } else {
-      for (int64_t j = 0; j < size5; ++j) yr[j] = elementwise_apply(op, ar[j * strideA5], br[j * strideB5]);
-    }
+    elementwise_host_row(op, size5, a + oa, strideA5, b + ob, strideB5, y + r * size5);
   }
 #endif
 }
 
 PK_KERNEL void elementwise_scalar(int64_t n, int op, const float* __restrict__ x, float* __restrict__ y,
                                   float s) {
+#if PK_GPU
   PK_FOR(i, n) { y[i] = elementwise_apply(op, x[i], s); }
+#else
+  PK_FOR_WORK(c, (n + ELEMENTWISE_HOST_CHUNK - 1) / ELEMENTWISE_HOST_CHUNK, ELEMENTWISE_HOST_CHUNK) {
+    const int64_t first = c * ELEMENTWISE_HOST_CHUNK;
+    const int64_t count = n - first < ELEMENTWISE_HOST_CHUNK ? n - first : ELEMENTWISE_HOST_CHUNK;
+    elementwise_host_row(op, count, x + first, 1, &s, 0, y + first);
+  }
+#endif
 }
 
 // d(a/b)/db = -a/b^2, evaluated as PyTorch does: -g * a / (b * b). g is contiguous in the

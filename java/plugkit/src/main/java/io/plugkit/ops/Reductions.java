@@ -112,7 +112,7 @@ public final class Reductions {
   /**
    * y = sum of x over the flagged dims / divisor, y laid out as x's kept dims in order. Size-1
    * dims are ignored and neighbouring dims of one kind merged; a single reduced block runs in
-   * place as [outer, reduce, inner], several are first gathered to [kept..., reduced...].
+   * place as [outer, reduce, inner]; several are reduced one block at a time, innermost first.
    */
   private static void sumInto(Tensor x, boolean[] reduced, Tensor y, float divisor) {
     if (y.numel() == 0) return;
@@ -144,29 +144,25 @@ public final class Reductions {
       }
       launch(x, y, outer, size, inner, divisor);
     } else {
-      Tensor gathered = gatherReducedLast(x, reduced);
-      launch(gathered, y, y.numel(), x.numel() / y.numel(), 1, divisor);
-      gathered.close();
+      // Several reduced blocks: sum the innermost one away in place, then reduce what is left.
+      // Every stage is an [outer, reduce, inner] pass, so nothing is gathered or copied.
+      int last = groups.size() - 1;
+      while (groups.get(last)[1] == 0) last--;
+      long outer = 1, inner = 1;
+      int[] partialDims = new int[groups.size() - 1];
+      boolean[] partialReduced = new boolean[partialDims.length];
+      for (int i = 0, j = 0; i < groups.size(); i++) {
+        if (i == last) continue;
+        if (i < last) outer *= groups.get(i)[0];
+        else inner *= groups.get(i)[0];
+        partialDims[j] = Math.toIntExact(groups.get(i)[0]);
+        partialReduced[j++] = groups.get(i)[1] == 1;
+      }
+      Tensor partial = Tensor.emptyLike(x, Shape.of(partialDims));
+      launch(x, partial, outer, groups.get(last)[0], inner, 1f);
+      sumInto(partial, partialReduced, y, divisor);
+      partial.close();
     }
-  }
-
-  /** A contiguous copy of x with its dims permuted to [kept..., reduced...]. */
-  private static Tensor gatherReducedLast(Tensor x, boolean[] reduced) {
-    int[] dims = x.dims();
-    long[] strides = x.shape().strides();
-    int[] order = new int[dims.length];
-    int at = 0;
-    for (int d = 0; d < dims.length; d++) if (!reduced[d]) order[at++] = d;
-    for (int d = 0; d < dims.length; d++) if (reduced[d]) order[at++] = d;
-    int[] permutedDims = new int[dims.length];
-    long[] permutedStrides = new long[dims.length];
-    for (int i = 0; i < dims.length; i++) {
-      permutedDims[i] = dims[order[i]];
-      permutedStrides[i] = strides[order[i]];
-    }
-    Tensor out = Tensor.emptyLike(x, Shape.of(permutedDims));
-    Layout.stridedCopy(x, 0, permutedStrides, out, 0, out.shape().strides(), permutedDims);
-    return out;
   }
 
   private static void launch(Tensor x, Tensor y, long outer, long size, long inner, float divisor) {
