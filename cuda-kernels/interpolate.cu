@@ -12,6 +12,9 @@
 // forward at boundaries. Several outputs share a source pixel, hence pk_atomic_add; the sums are
 // therefore not bitwise reproducible on the GPU.
 #include "plugkit/portable.cuh"
+#if !PK_GPU
+#include <stdlib.h>
+#endif
 
 // PyTorch's nearest_idx: exact shortcuts for same size and 2x, else floor(dst * scale) in float,
 // clamped to the last pixel.
@@ -86,6 +89,7 @@ PK_KERNEL void interpolate_nearest_backward(int64_t n, const float* dy, float* d
 
 PK_KERNEL void interpolate_bilinear_forward(int64_t n, const float* x, float* y, int height, int width,
                                             int outH, int outW, float scaleH, float scaleW, int alignCorners) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -98,6 +102,33 @@ PK_KERNEL void interpolate_bilinear_forward(int64_t n, const float* x, float* y,
     y[i] = lh0 * (lw0 * xp[h0 * width + w0] + lw1 * xp[h0 * width + w1]) +
            lh1 * (lw0 * xp[h1 * width + w0] + lw1 * xp[h1 * width + w1]);
   }
+#else
+  // Host: the column sources depend only on ow, so they are computed once per call; one item
+  // per output row then finds its row sources once. Same arithmetic as above.
+  int64_t* w0s = (int64_t*)malloc(sizeof(int64_t) * 2 * outW);
+  float* lws = (float*)malloc(sizeof(float) * 2 * outW);
+  for (int64_t ow = 0; ow < outW; ++ow) {
+    interp_linear_source(ow, width, outW, scaleW, alignCorners, &w0s[2 * ow], &w0s[2 * ow + 1], &lws[2 * ow],
+                         &lws[2 * ow + 1]);
+  }
+  PK_FOR_WORK(r, n / outW, outW) {
+    const int64_t oh = r % outH;
+    const int64_t plane = r / outH;
+    int64_t h0, h1;
+    float lh0, lh1;
+    interp_linear_source(oh, height, outH, scaleH, alignCorners, &h0, &h1, &lh0, &lh1);
+    const float* row0 = x + (plane * height + h0) * width;
+    const float* row1 = x + (plane * height + h1) * width;
+    float* yr = y + r * outW;
+    for (int64_t ow = 0; ow < outW; ++ow) {
+      const int64_t w0 = w0s[2 * ow], w1 = w0s[2 * ow + 1];
+      const float lw0 = lws[2 * ow], lw1 = lws[2 * ow + 1];
+      yr[ow] = lh0 * (lw0 * row0[w0] + lw1 * row0[w1]) + lh1 * (lw0 * row1[w0] + lw1 * row1[w1]);
+    }
+  }
+  free(w0s);
+  free(lws);
+#endif
 }
 
 // Adds into dx, which the caller zeroes.

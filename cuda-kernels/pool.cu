@@ -113,10 +113,34 @@ PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, in
                                          int64_t planeSize) {
   PK_FOR_WORK(p, n, planeSize) {
     const float* plane = x + p * planeSize;
+    // Fast path, two branch-free passes that vectorize: the maximum (and whether a NaN is
+    // present), then the first index holding it, which is the pixel the sequential rule picks.
+    // A plane with a NaN takes the sequential rule itself.
+    float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int nan = 0;
+    int64_t i = 0;
+    for (; i + 8 <= planeSize; i += 8) {
+      for (int j = 0; j < 8; ++j) {
+        const float v = plane[i + j];
+        nan |= v != v;
+        lanes[j] = v > lanes[j] ? v : lanes[j];
+      }
+    }
     float best = -INFINITY;
-    int64_t bestI = planeSize;
-    for (int64_t i = 0; i < planeSize; ++i) {
-      if (pool_max_beats(plane[i], i, best, bestI)) { best = plane[i]; bestI = i; }
+    for (; i < planeSize; ++i) {
+      nan |= plane[i] != plane[i];
+      best = plane[i] > best ? plane[i] : best;
+    }
+    for (int j = 0; j < 8; ++j) best = lanes[j] > best ? lanes[j] : best;
+    int64_t bestI = 0;
+    if (nan) {
+      best = -INFINITY;
+      bestI = planeSize;
+      for (int64_t k = 0; k < planeSize; ++k) {
+        if (pool_max_beats(plane[k], k, best, bestI)) { best = plane[k]; bestI = k; }
+      }
+    } else {
+      while (bestI < planeSize - 1 && plane[bestI] != best) ++bestI;
     }
     y[p] = best;
     indices[p] = bestI;
