@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Storage {
   private static final AtomicLong LIVE_COUNT = new AtomicLong();
   private static final AtomicLong LIVE_BYTES = new AtomicLong();
+  private static final AtomicLong PEAK_BYTES = new AtomicLong();
 
   final Driver driver;
   final long bytes;
@@ -18,7 +19,7 @@ final class Storage {
     this.bytes = bytes;
     this.address = driver.allocate(Math.max(bytes, 4));
     LIVE_COUNT.incrementAndGet();
-    LIVE_BYTES.addAndGet(bytes);
+    PEAK_BYTES.accumulateAndGet(LIVE_BYTES.addAndGet(bytes), Math::max);
   }
 
   long address() { return address; }
@@ -36,4 +37,8 @@ final class Storage {
   static long liveCount() { return LIVE_COUNT.get(); }
 
   static long liveBytes() { return LIVE_BYTES.get(); }
+
+  static long peakBytes() { return PEAK_BYTES.get(); }
+
+  static void resetPeak() { PEAK_BYTES.set(LIVE_BYTES.get()); }
 }

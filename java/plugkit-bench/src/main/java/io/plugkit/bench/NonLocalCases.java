@@ -10,8 +10,6 @@ import io.plugkit.nn.NonLocal2d;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Non-local blocks (embedded Gaussian, NONLocalBlock2D's defaults: inter = C/2, sub-sampling, BN
@@ -51,7 +49,7 @@ public final class NonLocalCases {
    * One line per case and path, for the benchmark shapes and for a 1x64x64x64 block without
    * sub-sampling (N = M = 4096: one affinity matrix is 64 MiB): the bytes alive right after the
    * forward (everything training keeps until the backward; exact) and the peak during forward +
-   * backward (sampled by a spinning thread, so a lower bound), both above what was alive before.
+   * backward (exact, from {@link MemoryStats#peakBytes()}), both above what was alive before.
    */
   public static List<String> memoryReport(Device device) {
     List<String> lines = new ArrayList<>();
@@ -67,14 +65,14 @@ public final class NonLocalCases {
           Tensor g = Tensor.uniform(device, 99, 0f, 1f, s);
           long base = MemoryStats.liveBytes();
           long[] afterForward = new long[1];
-          long peak = sampledPeak(() -> {
+          long peak = peak(() -> {
             try (Scope step = Scope.open()) {
               Tensor z = block.forward(x);
               afterForward[0] = MemoryStats.liveBytes();
               z.backward(g);
             }
           });
-          lines.add(String.format(Locale.ROOT, "%s%s fwdbwd: live after forward %.1f MiB, sampled peak %.1f MiB"
+          lines.add(String.format(Locale.ROOT, "%s%s fwdbwd: live after forward %.1f MiB, peak %.1f MiB"
               + " (one B x N x M affinity: %.1f MiB)", id(s, fused), subSample ? "" : " no sub-sampling",
               mib(afterForward[0] - base), mib(peak - base), mib(affinity)));
         }
@@ -85,25 +83,9 @@ public final class NonLocalCases {
 
   private static double mib(long bytes) { return bytes / (1024.0 * 1024.0); }
 
-  private static long sampledPeak(Runnable work) {
-    AtomicLong peak = new AtomicLong(MemoryStats.liveBytes());
-    AtomicBoolean done = new AtomicBoolean();
-    Thread sampler = Thread.ofPlatform().daemon().start(() -> {
-      while (!done.get()) {
-        peak.accumulateAndGet(MemoryStats.liveBytes(), Math::max);
-        Thread.onSpinWait();
-      }
-    });
-    try {
-      work.run();
-    } finally {
-      done.set(true);
-      try {
-        sampler.join();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
-    return peak.accumulateAndGet(MemoryStats.liveBytes(), Math::max);
+  private static long peak(Runnable work) {
+    MemoryStats.resetPeak();
+    work.run();
+    return MemoryStats.peakBytes();
   }
 }
