@@ -117,21 +117,25 @@ PK_KERNEL void global_max_pool2d_forward(int64_t n, const float* x, float* y, in
     // present), then the first index holding it, which is the pixel the sequential rule picks.
     // A plane with a NaN takes the sequential rule itself.
     float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int nan = 0;
+    int nans[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= planeSize; i += 8) {
       for (int j = 0; j < 8; ++j) {
         const float v = plane[i + j];
-        nan |= v != v;
+        nans[j] |= v != v;
         lanes[j] = v > lanes[j] ? v : lanes[j];
       }
     }
     float best = -INFINITY;
+    int nan = 0;
     for (; i < planeSize; ++i) {
       nan |= plane[i] != plane[i];
       best = plane[i] > best ? plane[i] : best;
     }
-    for (int j = 0; j < 8; ++j) best = lanes[j] > best ? lanes[j] : best;
+    for (int j = 0; j < 8; ++j) {
+      best = lanes[j] > best ? lanes[j] : best;
+      nan |= nans[j];
+    }
     int64_t bestI = 0;
     if (nan) {
       best = -INFINITY;
