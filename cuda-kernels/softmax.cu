@@ -10,8 +10,57 @@
 // addresses (coalesced on the GPU).
 #include "plugkit/portable.cuh"
 
+#if !PK_GPU
+// Host, rows along the last dim (inner == 1): the max and the sum run in 8 independent lanes so
+// they vectorize, and softmax takes exp once per value (stored, then scaled).
+static void softmax_host_row(const float* __restrict__ xr, float* __restrict__ yr, int64_t dim, int log) {
+  float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    for (int j = 0; j < 8; ++j) lanes[j] = fmaxf(lanes[j], xr[d + j]);
+  }
+  float m = -INFINITY;
+  for (; d < dim; ++d) m = fmaxf(m, xr[d]);
+  for (int j = 0; j < 8; ++j) m = fmaxf(m, lanes[j]);
+  float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float s = 0.0f;
+  if (log) {
+    for (d = 0; d + 8 <= dim; d += 8) {
+      for (int j = 0; j < 8; ++j) sums[j] += expf(xr[d + j] - m);
+    }
+    for (; d < dim; ++d) s += expf(xr[d] - m);
+  } else {
+    for (d = 0; d + 8 <= dim; d += 8) {
+      for (int j = 0; j < 8; ++j) {
+        yr[d + j] = expf(xr[d + j] - m);
+        sums[j] += yr[d + j];
+      }
+    }
+    for (; d < dim; ++d) {
+      yr[d] = expf(xr[d] - m);
+      s += yr[d];
+    }
+  }
+  for (int j = 0; j < 8; ++j) s += sums[j];
+  if (log) {
+    // (x - m) first, as PyTorch (see below).
+    const float logS = logf(s);
+    for (d = 0; d < dim; ++d) yr[d] = (xr[d] - m) - logS;
+  } else {
+    const float r = 1.0f / s;
+    for (d = 0; d < dim; ++d) yr[d] *= r;
+  }
+}
+#endif
+
 PK_KERNEL void softmax_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y, int64_t dim,
                                int64_t inner, int log) {
+#if !PK_GPU
+  if (inner == 1) {
+    PK_FOR_WORK(i, n, dim) { softmax_host_row(x + i * dim, y + i * dim, dim, log); }
+    return;
+  }
+#endif
   PK_FOR_WORK(i, n, dim) {
     int64_t base = (i / inner) * dim * inner + i % inner;
     const float* xr = x + base;
