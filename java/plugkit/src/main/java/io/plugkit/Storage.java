@@ -24,7 +24,10 @@ final class Storage {
 
   long address() { return address; }
 
-  synchronized void retain() { refs++; }
+  synchronized void retain() {
+    if (refs <= 0) throw new IllegalStateException("tensor storage was already freed");
+    refs++;
+  }
 
   synchronized void release() {
     if (--refs == 0) {

@@ -218,6 +218,7 @@ public final class Tensor implements AutoCloseable {
 
   /** A copy on {@code target} (same shape), without gradient history. */
   public Tensor to(Device target) {
+    address();
     Tensor out = empty(target, dtype, shape);
     if (numel() == 0) return out;
     if (target.equals(device)) {
@@ -240,6 +241,7 @@ public final class Tensor implements AutoCloseable {
    * be -1 (inferred). Records its backward (a reshape back).
    */
   public Tensor reshape(int... dims) {
+    address(); // a view of freed memory would be a use after free
     int[] d = inferDims(dims);
     Tensor view = new Tensor(storage, Shape.of(d), dtype, device, Scope.current());
     storage.retain();
@@ -271,6 +273,7 @@ public final class Tensor implements AutoCloseable {
 
   /** A view sharing storage, with no gradient history. */
   public Tensor detach() {
+    address();
     Tensor view = new Tensor(storage, shape, dtype, device, Scope.current());
     storage.retain();
     return view;

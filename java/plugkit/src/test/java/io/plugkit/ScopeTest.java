@@ -47,6 +47,17 @@ class ScopeTest {
   }
 
   @Test
+  void viewsOfAFreedTensorAreRefused() {
+    try (Scope s = Scope.open()) {
+      Tensor t = Tensor.zeros(Device.cpu(), 4);
+      t.close();
+      assertThrows(IllegalStateException.class, () -> t.reshape(2, 2));
+      assertThrows(IllegalStateException.class, t::detach);
+      assertThrows(IllegalStateException.class, t::copy);
+    }
+  }
+
+  @Test
   void noOpenScopeIsAClearError() {
     var e = assertThrows(IllegalStateException.class, () -> Tensor.zeros(Device.cpu(), 2));
     assertTrue(e.getMessage().contains("no Scope is open"), e.getMessage());
