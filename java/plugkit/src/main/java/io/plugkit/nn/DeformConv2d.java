@@ -14,12 +14,7 @@ import io.plugkit.ops.DeformConv;
  * outH = (H + 2*padH - dilationH*(kernelH-1) - 1) / strideH + 1 (likewise outW).
  * See {@link DeformConv#deformConv2d} for the sampling rule.
  */
-public final class DeformConv2d extends Module {
-  private final Parameter weight;
-  private final Parameter bias;
-  private final Conv2d convOffset;
-  private final Conv.Options options;
-
+public final class DeformConv2d extends DeformConvPack {
   /** Stride 1, padding 0, dilation 1, one group, one offset group, no bias. */
   public DeformConv2d(int inChannels, int outChannels, int kernel) {
     this(inChannels, outChannels, kernel, kernel, Conv.Options.DEFAULT, 1, false, Device.best());
@@ -28,24 +23,10 @@ public final class DeformConv2d extends Module {
   /** @param options stride, padding, dilation and groups (the offset conv shares all but groups) */
   public DeformConv2d(int inChannels, int outChannels, int kernelH, int kernelW, Conv.Options options, int offsetGroups,
       boolean bias, Device device) {
-    DeformConvPacks.check(inChannels, outChannels, kernelH, kernelW, options, offsetGroups);
-    this.options = options;
-    this.weight = registerParameter("weight",
-        DeformConvPacks.weight(device, inChannels, outChannels, kernelH, kernelW, options.groups()));
-    this.bias = bias ? registerParameter("bias", Tensor.zeros(device, outChannels)) : null;
-    this.convOffset = registerModule("conv_offset",
-        DeformConvPacks.offsetConv(device, inChannels, 2 * offsetGroups * kernelH * kernelW, kernelH, kernelW, options));
+    super(inChannels, outChannels, kernelH, kernelW, options, offsetGroups, bias, device, 2);
   }
 
-  public Parameter weight() { return weight; }
-
-  public Parameter bias() { return bias; }
-
-  public Conv2d convOffset() { return convOffset; }
-
   @Override public Tensor forward(Tensor x) {
-    Tensor offset = convOffset.forward(x);
-    return DeformConv.deformConv2d(x, offset, weight.tensor(), bias == null ? null : bias.tensor(), null,
-        DeformConvPacks.stride(options), DeformConvPacks.padding(options), DeformConvPacks.dilation(options));
+    return deform(x, convOffset().forward(x), null);
   }
 }

@@ -17,12 +17,7 @@ import io.plugkit.ops.Layout;
  * weighted 0.5. Input [N, in, H, W]; output [N, out, outH, outW] with
  * outH = (H + 2*padH - dilationH*(kernelH-1) - 1) / strideH + 1 (likewise outW).
  */
-public final class ModulatedDeformConv2d extends Module {
-  private final Parameter weight;
-  private final Parameter bias;
-  private final Conv2d convOffset;
-  private final Conv.Options options;
-
+public final class ModulatedDeformConv2d extends DeformConvPack {
   /** Stride 1, padding 0, dilation 1, one group, one offset group, with bias (mmcv's defaults). */
   public ModulatedDeformConv2d(int inChannels, int outChannels, int kernel) {
     this(inChannels, outChannels, kernel, kernel, Conv.Options.DEFAULT, 1, true, Device.best());
@@ -31,26 +26,11 @@ public final class ModulatedDeformConv2d extends Module {
   /** @param options stride, padding, dilation and groups (the offset conv shares all but groups) */
   public ModulatedDeformConv2d(int inChannels, int outChannels, int kernelH, int kernelW, Conv.Options options,
       int offsetGroups, boolean bias, Device device) {
-    DeformConvPacks.check(inChannels, outChannels, kernelH, kernelW, options, offsetGroups);
-    this.options = options;
-    this.weight = registerParameter("weight",
-        DeformConvPacks.weight(device, inChannels, outChannels, kernelH, kernelW, options.groups()));
-    this.bias = bias ? registerParameter("bias", Tensor.zeros(device, outChannels)) : null;
-    this.convOffset = registerModule("conv_offset",
-        DeformConvPacks.offsetConv(device, inChannels, 3 * offsetGroups * kernelH * kernelW, kernelH, kernelW, options));
+    super(inChannels, outChannels, kernelH, kernelW, options, offsetGroups, bias, device, 3);
   }
 
-  public Parameter weight() { return weight; }
-
-  public Parameter bias() { return bias; }
-
-  public Conv2d convOffset() { return convOffset; }
-
   @Override public Tensor forward(Tensor x) {
-    Tensor[] parts = Layout.chunk(convOffset.forward(x), 3, 1);
-    Tensor offset = Layout.concat(1, parts[0], parts[1]);
-    Tensor mask = Activations.sigmoid(parts[2]);
-    return DeformConv.deformConv2d(x, offset, weight.tensor(), bias == null ? null : bias.tensor(), mask,
-        DeformConvPacks.stride(options), DeformConvPacks.padding(options), DeformConvPacks.dilation(options));
+    Tensor[] parts = Layout.chunk(convOffset().forward(x), 3, 1);
+    return deform(x, Layout.concat(1, parts[0], parts[1]), Activations.sigmoid(parts[2]));
   }
 }
