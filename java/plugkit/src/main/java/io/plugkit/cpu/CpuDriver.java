@@ -13,17 +13,21 @@ import java.lang.foreign.MemorySegment;
 /**
  * The CPU target: the same kernel sources compiled by g++ with OpenMP, OpenBLAS for GEMM, and
  * convolution as im2col + GEMM, one image at a time (so the column buffer is bounded by one
- * image's C*kh*kw*outH*outW floats). Threads: {@code PLUGKIT_THREADS}, else all cores.
+ * image's C*kh*kw*outH*outW floats). Threads: {@code PLUGKIT_THREADS}, else all cores. Freed
+ * blocks of 64 KiB and more are kept for reuse up to {@code PLUGKIT_HOST_CACHE_MB} (default 1024;
+ * 0 turns the cache off), since fresh large blocks fault on every page's first touch.
  */
 public final class CpuDriver implements Driver {
   static final Kernel IM2COL = Kernel.of("im2col", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32);
   static final Kernel COL2IM = Kernel.of("col2im", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32);
 
+  private static final long DEFAULT_CACHE_MB = 1024;
   private static final CpuDriver INSTANCE = new CpuDriver();
 
   private CpuDriver() {
     int threads = threadsFromEnvironment();
     HostLibrary.setThreads(threads);
+    HostLibrary.setCacheLimit(cacheLimitFromEnvironment());
   }
 
   public static CpuDriver instance() { return INSTANCE; }
@@ -39,6 +43,27 @@ public final class CpuDriver implements Driver {
     }
     throw new IllegalArgumentException("PLUGKIT_THREADS: expected a whole number >= 1 but got " + env);
   }
+
+  private static long cacheLimitFromEnvironment() {
+    String env = System.getenv("PLUGKIT_HOST_CACHE_MB");
+    if (env == null || env.isBlank()) return DEFAULT_CACHE_MB << 20;
+    try {
+      long mb = Long.parseLong(env.trim());
+      if (mb >= 0 && mb < (1L << 43)) return mb << 20;
+    } catch (NumberFormatException ignored) {
+      // fall through to the error below
+    }
+    throw new IllegalArgumentException("PLUGKIT_HOST_CACHE_MB: expected a whole number of MiB >= 0 but got " + env);
+  }
+
+  /** Frees the cached blocks now and keeps at most {@code bytes} of freed blocks from then on (0: none). */
+  public void setCacheLimit(long bytes) {
+    if (bytes < 0) throw new IllegalArgumentException("bytes: expected >= 0 but got " + bytes);
+    HostLibrary.setCacheLimit(bytes);
+  }
+
+  /** Bytes of freed blocks the cache holds for reuse (not counted as live tensor memory). */
+  public long cachedBytes() { return HostLibrary.cachedBytes(); }
 
   /** Sets the threads of the kernels and of GEMM (one OpenMP team serves both). */
   public void setThreads(int threads) {

@@ -22,6 +22,9 @@ public final class HostLibrary {
   private static final SymbolLookup LIB = load();
   private static final MethodHandle ALLOC = handle("pk_alloc", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
   private static final MethodHandle FREE = handle("pk_free", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+  private static final MethodHandle CACHE_SET_LIMIT = handle("pk_host_cache_set_limit",
+      FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+  private static final MethodHandle CACHE_BYTES = handle("pk_host_cache_bytes", FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   private static final MethodHandle SET_THREADS = handle("pk_set_num_threads", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
   private static final MethodHandle GET_THREADS = handle("pk_get_num_threads", FunctionDescriptor.of(ValueLayout.JAVA_INT));
   private static final MethodHandle SGEMM = handle("pk_sgemm", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG,
@@ -56,6 +59,23 @@ public final class HostLibrary {
   public static void free(long address) {
     try {
       FREE.invokeExact(address);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Sets the most bytes of freed large blocks kept for reuse (0: none) and frees the cached ones. */
+  public static void setCacheLimit(long bytes) {
+    try {
+      CACHE_SET_LIMIT.invokeExact(bytes);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static long cachedBytes() {
+    try {
+      return (long) CACHE_BYTES.invokeExact();
     } catch (Throwable t) {
       throw rethrow(t);
     }
