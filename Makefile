@@ -20,7 +20,7 @@ RUNTIME := $(wildcard native/*.cpp)
 HOST_OBJS := $(patsubst cuda-kernels/%.cu,build/obj/%.o,$(KERNELS)) $(patsubst native/%.cpp,build/obj/native_%.o,$(RUNTIME))
 
 # x86-64-v3 (AVX2, FMA): every machine we target has it; the library is shipped in the jar.
-CXXFLAGS := -O3 -march=x86-64-v3 -fno-math-errno -fopenmp -fPIC -Wall -Icuda-kernels/include
+CXXFLAGS := -O3 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -fopenmp -fPIC -Wall -Icuda-kernels/include
 # SASS for Ampere, Ada, Hopper, plus PTX for anything newer (JIT by the driver).
 NVCC_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
              -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \

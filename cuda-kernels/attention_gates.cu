@@ -2,14 +2,15 @@
 // "CBAM: Convolutional Block Attention Module") and DCANet (Ma et al. 2020, "DCANet: Learning
 // Connected Attentions for Convolutional Neural Networks"), forward and backward:
 //  - gate_channel_mean_max: CBAM's spatial descriptor in one pass, x [N, C, H, W] -> y [N, 2, H, W]
-//    (y[:, 0] = mean over C, y[:, 1] = max over C) with argmax [N, H, W] (int64 channel index);
+//    (y[:, 0] = mean over C, y[:, 1] = max over C);
+//  - gate_global_mean_max: SE's and CBAM's squeeze, the mean and the max of every (n, c) plane in
+//    one pass;
 //  - gate_channel / gate_spatial: the final scaling fused with its gate, y = x * g(a), a [N, C] for
 //    the channel gate (SE, CBAM's channel attention) or [N, H*W] for the spatial one; g is
 //    sigmoid (gate 0) or hard sigmoid relu6(a + 3) / 6 (gate 1);
 //  - dca_layer_norm: LayerNorm over the last dim of short rows [R, K] (DCANet's attention
 //    connection normalises the mixed channel descriptors [N, C]).
-// Max selection (PyTorch's max(dim)): the first maximum wins ties and the first NaN wins over every
-// number, so NaN propagates; its gradient goes to the selected channel only.
+// Maxima follow x.amax (timm's modules): NaN propagates and the gradient is shared among ties.
 // Thread mapping is given per kernel; planeSize = H * W.
 #include "plugkit/portable.cuh"
 
@@ -28,63 +29,71 @@ PK_INLINE float gates_slope(float a, float s, int gate) {
   return s * (1.0f - s);
 }
 
-// True when v replaces best in PyTorch's sequential max scan: a larger number, or a first NaN.
-PK_INLINE bool gates_max_beats(float v, float best) {
-  if (best != best) return false;
-  return v > best || v != v;
+// ---- max with amax's tie rule -----------------------------------------------------------------
+// x.amax(dims) (timm's SE and CBAM): the maximum, and its gradient shared equally by every element
+// equal to it. Kept as (best, count): count is the number of elements equal to best; a NaN makes
+// the maximum NaN with count 0 (no element equals a NaN). Counts are stored as float, the type
+// PyTorch divides by (and one the host vectorises; an int64 -> float conversion does not). The backward is PyTorch's
+// (dMax / count) * (x == max), so a NaN maximum gives NaN to every element, as PyTorch does.
+PK_INLINE void gates_max_merge(float v, int64_t c, float* best, int64_t* count) {
+  if (*best != *best) return;
+  if (v != v) { *best = v; *count = 0; return; }
+  if (v > *best) { *best = v; *count = c; }
+  else if (v == *best) { *count += c; }
 }
 
-// ---- channel mean and max ------------------------------------------------------------------
-// Forward: n = N * H * W items, one per (n, pixel), each looping over the channels. GPU: one thread
-// per item; neighbouring threads read neighbouring pixels, so every channel step is a coalesced row.
-// Host: items go in tiles of GATES_TILE pixels of one image, and each channel row of a tile is a
-// unit-stride, vectorisable loop (one pixel per iteration would stride a plane per load).
-// Backward: one item per input value (a gather, no atomics): the mean's share plus, at the argmax
-// channel, the max's gradient; it overwrites dx. The host walks (n, c) planes, so no index is
-// divided per value.
+PK_INLINE float gates_max_share(float v, float best, float dMax, float count) {
+  return (dMax / count) * (float)(v == best);
+}
+
+// ---- channel mean and max (CBAM's spatial descriptor) ------------------------------------------
+// Forward: n = N * H * W items, one per (n, pixel), each looping over the channels; y [N, 2, H, W]
+// (mean, max), count [N, H, W]. GPU: one thread per item; neighbouring threads read neighbouring
+// pixels, so every channel step is a coalesced row. Host: items go in tiles of GATES_TILE pixels of
+// one image, and each channel row of a tile is a unit-stride, vectorisable loop (one pixel per
+// iteration would stride a plane per load).
+// Backward: one item per input value (a gather, no atomics): the mean's share plus the max's share;
+// it overwrites dx. The host walks (n, c) planes, so no index is divided per value.
 // 1024 pixels: 4 KB unit-stride runs per channel row keep the hardware prefetchers streaming (tiles
-// of 128 measured several times slower at 8x256x28x28), and a tile's per-pixel arrays (16 KB) stay in L1.
+// of 128 measured several times slower at 8x256x28x28), and a tile's per-pixel arrays stay in L1.
 #define GATES_TILE 1024
-#define GATES_LANES 8
+#define GATES_LANES 8  // also the width of pk_f8
 
 #if PK_GPU
 PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                                             int64_t* __restrict__ argmax, int channels, int64_t planeSize) {
+                                             float* __restrict__ count, int channels, int64_t planeSize) {
   PK_FOR(i, n) {
     int64_t b = i / planeSize;
     int64_t p = i - b * planeSize;
     const float* xp = x + b * channels * planeSize + p;
     float sum = 0.0f;
-    float best = xp[0];
-    int bestC = 0;
+    float best = -INFINITY;
+    int64_t bestCount = 0;
     for (int c = 0; c < channels; ++c) {
       float v = xp[c * planeSize];
       sum += v;
-      if (gates_max_beats(v, best)) { best = v; bestC = c; }
+      gates_max_merge(v, 1, &best, &bestCount);
     }
     y[(2 * b) * planeSize + p] = sum / (float)channels;
     y[(2 * b + 1) * planeSize + p] = best;
-    argmax[i] = bestC;
+    count[i] = (float)bestCount;
   }
 }
 
-PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ dy,
-                                              const int64_t* __restrict__ argmax, float* __restrict__ dx,
-                                              int channels, int64_t planeSize) {
+PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
+                                              const float* __restrict__ count, const float* __restrict__ dy,
+                                              float* __restrict__ dx, int channels, int64_t planeSize) {
   PK_FOR(i, n) {
     int64_t plane = i / planeSize;
     int64_t p = i - plane * planeSize;
     int64_t b = plane / channels;
-    int64_t c = plane - b * channels;
-    const float* dyb = dy + 2 * b * planeSize;
-    float g = dyb[p] / (float)channels;
-    if (argmax[b * planeSize + p] == c) g += dyb[planeSize + p];
-    dx[i] = g;
+    const int64_t m = (2 * b + 1) * planeSize + p;
+    dx[i] = dy[m - planeSize] / (float)channels + gates_max_share(x[i], y[m], dy[m], count[b * planeSize + p]);
   }
 }
 #else
 PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                                             int64_t* __restrict__ argmax, int channels, int64_t planeSize) {
+                                             float* __restrict__ count, int channels, int64_t planeSize) {
   const int64_t tilesPerImage = (planeSize + GATES_TILE - 1) / GATES_TILE;
   const int64_t tiles = n / planeSize * tilesPerImage;
   #pragma omp parallel for schedule(static) if (n * channels > PK_PAR_MIN && tiles > 1)
@@ -95,40 +104,154 @@ PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict_
     const float* xb = x + b * channels * planeSize + p0;
     float sum[GATES_TILE];
     float best[GATES_TILE];
-    int bestC[GATES_TILE];
-    for (int k = 0; k < len; ++k) { sum[k] = 0.0f; best[k] = xb[k]; bestC[k] = 0; }
+    int bestCount[GATES_TILE];
+    int nan[GATES_TILE];
+    for (int k = 0; k < len; ++k) { sum[k] = 0.0f; best[k] = -INFINITY; bestCount[k] = 0; nan[k] = 0; }
+    // Branch-free so it vectorises: NaNs are only flagged here and settled below.
     for (int c = 0; c < channels; ++c) {
       const float* xc = xb + c * planeSize;
       for (int k = 0; k < len; ++k) {
         const float v = xc[k];
-        const bool take = gates_max_beats(v, best[k]);
         sum[k] += v;
-        best[k] = take ? v : best[k];
-        bestC[k] = take ? c : bestC[k];
+        nan[k] |= v != v;
+        bestCount[k] = v > best[k] ? 1 : bestCount[k] + (v == best[k]);
+        best[k] = v > best[k] ? v : best[k];
       }
     }
     float* mean = y + 2 * b * planeSize + p0;
     for (int k = 0; k < len; ++k) {
       mean[k] = sum[k] / (float)channels;
-      mean[planeSize + k] = best[k];
-      argmax[b * planeSize + p0 + k] = bestC[k];
+      mean[planeSize + k] = nan[k] ? NAN : best[k];
+      count[b * planeSize + p0 + k] = nan[k] ? 0.0f : (float)bestCount[k];
     }
   }
 }
 
-PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ dy,
-                                              const int64_t* __restrict__ argmax, float* __restrict__ dx,
-                                              int channels, int64_t planeSize) {
+PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
+                                              const float* __restrict__ count, const float* __restrict__ dy,
+                                              float* __restrict__ dx, int channels, int64_t planeSize) {
   const int64_t planes = n / planeSize;
   #pragma omp parallel for schedule(static) if (n > PK_PAR_MIN && planes > 1)
   for (int64_t q = 0; q < planes; ++q) {
     const int64_t b = q / channels;
-    const int64_t c = q - b * channels;
     const float* dMean = dy + 2 * b * planeSize;
     const float* dMax = dMean + planeSize;
-    const int64_t* am = argmax + b * planeSize;
+    const float* yMax = y + (2 * b + 1) * planeSize;
+    const float* cb = count + b * planeSize;
+    const float* xq = x + q * planeSize;
     float* dxq = dx + q * planeSize;
-    for (int64_t p = 0; p < planeSize; ++p) dxq[p] = dMean[p] / (float)channels + (am[p] == c ? dMax[p] : 0.0f);
+    for (int64_t p = 0; p < planeSize; ++p) {
+      dxq[p] = dMean[p] / (float)channels + gates_max_share(xq[p], yMax[p], dMax[p], cb[p]);
+    }
+  }
+}
+#endif
+
+// ---- global mean and max of each plane (SE's and CBAM's squeeze) -------------------------------
+// x.mean((2, 3)) and x.amax((2, 3)) in one read of x: n = N * C planes; y [2, n] (y[p] the mean of
+// plane p, y[n + p] its maximum), count [n]. Backward: dx = dMean / planeSize + the max's share;
+// overwrites dx. GPU: one block of GATES_BLOCK threads per plane, a tree over shared memory
+// combining (sum, max, count); the backward is one thread per value. Host: one plane per item, the
+// forward with GATES_LANES independent lanes so it vectorises (the sum in double, as
+// global_avg_pool2d_forward).
+#define GATES_BLOCK 256
+
+#if PK_GPU
+PK_KERNEL void gate_global_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
+                                            float* __restrict__ count, int64_t planeSize) {
+  __shared__ float sums[GATES_BLOCK];
+  __shared__ float bests[GATES_BLOCK];
+  __shared__ int64_t counts[GATES_BLOCK];
+  for (int64_t q = blockIdx.x; q < n; q += gridDim.x) {
+    const float* xq = x + q * planeSize;
+    float sum = 0.0f;
+    float best = -INFINITY;
+    int64_t bestCount = 0;
+    for (int64_t i = threadIdx.x; i < planeSize; i += blockDim.x) {
+      sum += xq[i];
+      gates_max_merge(xq[i], 1, &best, &bestCount);
+    }
+    __syncthreads();  // the previous plane's results may still be read
+    sums[threadIdx.x] = sum;
+    bests[threadIdx.x] = best;
+    counts[threadIdx.x] = bestCount;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+      if (threadIdx.x < half) {
+        sums[threadIdx.x] += sums[threadIdx.x + half];
+        gates_max_merge(bests[threadIdx.x + half], counts[threadIdx.x + half], &bests[threadIdx.x], &counts[threadIdx.x]);
+      }
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+      y[q] = sums[0] / (float)planeSize;
+      y[n + q] = bests[0];
+      count[q] = (float)counts[0];
+    }
+  }
+}
+
+PK_KERNEL void gate_global_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
+                                             const float* __restrict__ count, const float* __restrict__ dy,
+                                             float* __restrict__ dx, int64_t planes, int64_t planeSize) {
+  PK_FOR(i, n) {
+    const int64_t q = i / planeSize;
+    dx[i] = dy[q] / (float)planeSize + gates_max_share(x[i], y[planes + q], dy[planes + q], count[q]);
+  }
+}
+#else
+PK_KERNEL void gate_global_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
+                                            float* __restrict__ count, int64_t planeSize) {
+  PK_FOR_WORK(q, n, planeSize) {
+    const float* xq = x + q * planeSize;
+    // Branch-free passes that each vectorise (one fused loop does not): the sum, the max with NaN
+    // flags, then the ties of the max (the plane is still in cache).
+    double sums[GATES_LANES] = {0};
+    const int64_t body = planeSize / GATES_LANES * GATES_LANES;
+    for (int64_t i = 0; i < body; i += GATES_LANES) {
+      for (int k = 0; k < GATES_LANES; ++k) sums[k] += xq[i + k];
+    }
+    pk_f8 bests = pk_f8{} - INFINITY;
+    pk_i8 nans = pk_i8{};
+    for (int64_t i = 0; i < body; i += GATES_LANES) {
+      const pk_f8 v = pk_load8(xq + i);
+      nans |= v != v;
+      bests = v > bests ? v : bests;
+    }
+    double sum = 0.0;
+    float best = -INFINITY;
+    int nan = 0;
+    for (int64_t i = body; i < planeSize; ++i) {
+      sum += xq[i];
+      nan |= xq[i] != xq[i];
+      best = xq[i] > best ? xq[i] : best;
+    }
+    for (int k = 0; k < GATES_LANES; ++k) {
+      sum += sums[k];
+      nan |= nans[k] != 0;
+      best = bests[k] > best ? bests[k] : best;
+    }
+    int64_t ties = 0;
+    if (!nan) {
+      for (int64_t k = 0; k < planeSize; ++k) ties += xq[k] == best;
+    }
+    y[q] = (float)(sum / (double)planeSize);
+    y[n + q] = nan ? NAN : best;
+    count[q] = (float)ties;
+  }
+}
+
+PK_KERNEL void gate_global_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
+                                             const float* __restrict__ count, const float* __restrict__ dy,
+                                             float* __restrict__ dx, int64_t planes, int64_t planeSize) {
+  PK_FOR_WORK(q, planes, planeSize) {
+    const float dMean = dy[q] / (float)planeSize;
+    const float best = y[planes + q];
+    const float dMax = dy[planes + q];
+    const float c = count[q];
+    const float* xq = x + q * planeSize;
+    float* dxq = dx + q * planeSize;
+    for (int64_t i = 0; i < planeSize; ++i) dxq[i] = dMean + gates_max_share(xq[i], best, dMax, c);
   }
 }
 #endif
@@ -219,15 +342,14 @@ PK_KERNEL void gate_channel_backward(int64_t n, const float* __restrict__ x, con
     const float* xq = x + q * planeSize;
     const float* dyq = dy + q * planeSize;
     float* dxq = dx + q * planeSize;
-    // GATES_LANES independent partial sums: a float reduction the compiler may vectorise without
-    // reassociating (one serial sum would be bound by the add latency).
-    float lanes[GATES_LANES] = {0.0f};
+    // GATES_LANES independent partial sums, one vector register: a float reduction vectorised
+    // without reassociating (one serial sum would be bound by the add latency).
+    pk_f8 lanes = pk_f8{};
     int64_t i = 0;
     for (; i + GATES_LANES <= planeSize; i += GATES_LANES) {
-      for (int k = 0; k < GATES_LANES; ++k) {
-        dxq[i + k] = dyq[i + k] * s;
-        lanes[k] += dyq[i + k] * xq[i + k];
-      }
+      const pk_f8 g = pk_load8(dyq + i);
+      pk_store8(dxq + i, g * s);
+      lanes += g * pk_load8(xq + i);
     }
     float sum = 0.0f;
     for (; i < planeSize; ++i) {

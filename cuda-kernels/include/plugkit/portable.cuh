@@ -40,6 +40,17 @@
     #pragma omp atomic
     *p += v;
   }
+  // Eight floats as one AVX register (GCC vector extensions), for host loops the auto-vectoriser
+  // leaves scalar: a max with NaN flags (it will not turn `v > b ? v : b` into vmaxps by itself),
+  // a store fused with a lane-wise reduction (it re-checks aliasing every 8 values).
+  typedef float pk_f8 __attribute__((vector_size(32)));
+  typedef int pk_i8 __attribute__((vector_size(32)));
+  PK_INLINE pk_f8 pk_load8(const float* p) {
+    pk_f8 v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  PK_INLINE void pk_store8(float* p, pk_f8 v) { memcpy(p, &v, sizeof(v)); }
 #endif
 
 #if PK_GPU

@@ -5,8 +5,6 @@ import io.plugkit.Tensor;
 import io.plugkit.nn.SqueezeExcite.Activation;
 import io.plugkit.ops.AttentionGates;
 import io.plugkit.ops.AttentionGates.Gate;
-import io.plugkit.ops.Elementwise;
-import io.plugkit.ops.Pooling;
 
 /**
  * Convolutional Block Attention Module (Woo et al. 2018) laid out as timm's {@code CbamModule}:
@@ -101,10 +99,13 @@ public final class Cbam extends Module {
       this.fc2 = registerModule("fc2", new Conv2d(rd, channels, 1, 1, 1, options.mlpBias(), device));
     }
 
-    /** The logits before the gate: mlp(mean) + mlp(max), [N, C, 1, 1]. */
+    /**
+     * The logits before the gate: mlp(mean) + mlp(max), [N, C, 1, 1]; the mlp runs once over the
+     * means and maxima stacked along the batch.
+     */
     public Tensor logits(Tensor x) {
       SqueezeExcite.checkChannels(x, channels);
-      return Elementwise.add(mlp(Pooling.globalAvgPool2d(x)), mlp(Pooling.globalMaxPool2d(x)));
+      return SqueezeExcite.sumHalves(mlp(AttentionGates.globalMeanMax(x)));
     }
 
     private Tensor mlp(Tensor pooled) { return fc2.forward(act.apply(fc1.forward(pooled))); }

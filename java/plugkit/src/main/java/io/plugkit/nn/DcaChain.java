@@ -242,13 +242,14 @@ public final class DcaChain extends Module {
 
     Tensor forward(Tensor x, Tensor prev) {
       SqueezeExcite.checkChannels(x, channels);
-      Tensor avg = Pooling.globalAvgPool2d(x);
-      Tensor max = Pooling.globalMaxPool2d(x);
+      Tensor[] own = Layout.chunk(AttentionGates.globalMeanMax(x), 2, 0);
+      Tensor avg = own[0];
+      Tensor max = own[1];
       if (alpha != null) {
         checkMap(prev, "prev.channel", x, prevChannels);
-        Tensor p = attFc == null ? prev : attFc.forward(prev);
-        avg = mixVectors(alpha, avg, Pooling.globalAvgPool2d(p));
-        max = mixVectors(alpha, max, Pooling.globalMaxPool2d(p));
+        Tensor[] previous = Layout.chunk(AttentionGates.globalMeanMax(attFc == null ? prev : attFc.forward(prev)), 2, 0);
+        avg = mixVectors(alpha, avg, previous[0]);
+        max = mixVectors(alpha, max, previous[1]);
       }
       Tensor logits = Elementwise.add(mlp(avg), mlp(max));
       return AttentionGates.channelGate(x, logits, gate);

@@ -7,6 +7,7 @@ import io.plugkit.ops.AttentionGates;
 import io.plugkit.ops.AttentionGates.Gate;
 import io.plugkit.ops.Elementwise;
 import io.plugkit.ops.Pooling;
+import io.plugkit.ops.Reductions;
 
 /**
  * Squeeze-and-Excitation (Hu et al. 2018) laid out as timm's {@code SEModule}: x [N, C, H, W] ->
@@ -106,9 +107,16 @@ public final class SqueezeExcite extends Module {
   /** The squeezed descriptor: x [N, C, H, W] -> [N, C, 1, 1] (mean, or 0.5 * mean + 0.5 * max). */
   public Tensor squeeze(Tensor x) {
     checkChannels(x, channels);
-    Tensor avg = Pooling.globalAvgPool2d(x);
-    if (!options.addMaxpool()) return avg;
-    return Elementwise.add(Elementwise.mulScalar(avg, 0.5f), Elementwise.mulScalar(Pooling.globalMaxPool2d(x), 0.5f));
+    if (!options.addMaxpool()) return Pooling.globalAvgPool2d(x);
+    // 0.5 * (mean + max) equals timm's 0.5 * mean + 0.5 * max exactly (scaling by 0.5 is exact).
+    return Elementwise.mulScalar(sumHalves(AttentionGates.globalMeanMax(x)), 0.5f);
+  }
+
+  /** [2N, C, 1, 1] (two stacked batches, as {@link AttentionGates#globalMeanMax}) -> their sum, [N, C, 1, 1]. */
+  static Tensor sumHalves(Tensor stacked) {
+    int n = stacked.dim(0) / 2;
+    int c = stacked.dim(1);
+    return Reductions.sum(stacked.reshape(2, n * c), new int[] {0}, false).reshape(n, c, 1, 1);
   }
 
   /** The excitation logits before the gate: squeezed [N, C, 1, 1] -> fc2(act(bn(fc1(.)))) [N, C, 1, 1]. */

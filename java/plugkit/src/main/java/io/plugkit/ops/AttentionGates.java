@@ -12,13 +12,23 @@ import io.plugkit.autograd.Autograd;
 import io.plugkit.driver.Kernel;
 
 /**
- * Fused pieces of SE, CBAM and DCANet attention (cuda-kernels/attention_gates.cu): CBAM's channel
- * mean and max in one pass, the final scaling fused with its sigmoid or hard-sigmoid gate, and the
- * LayerNorm of DCANet's attention connection. Images are [N, C, H, W] F32 with C, H, W > 0 (N may be 0).
+ * Fused pieces of SE, CBAM and DCANet attention (cuda-kernels/attention_gates.cu): the global mean
+ * and max of each plane in one pass, CBAM's channel mean and max in one pass, the final scaling
+ * fused with its sigmoid or hard-sigmoid gate, and the LayerNorm of DCANet's attention connection.
+ * Images are [N, C, H, W] F32 with C, H, W > 0 (N may be 0).
+ *
+ * <p>Maxima follow {@code amax} (timm's SE and CBAM write {@code x.amax(...)}): a NaN is the maximum,
+ * and the gradient is shared equally among the elements equal to the maximum (all NaN when the
+ * maximum is NaN, as PyTorch computes {@code grad / count * mask}).
  */
 public final class AttentionGates {
   static final Kernel CHANNEL_MEAN_MAX_FORWARD = Kernel.of("gate_channel_mean_max_forward", PTR, PTR, PTR, I32, I64);
-  static final Kernel CHANNEL_MEAN_MAX_BACKWARD = Kernel.of("gate_channel_mean_max_backward", PTR, PTR, PTR, I32, I64);
+  static final Kernel CHANNEL_MEAN_MAX_BACKWARD = Kernel.of("gate_channel_mean_max_backward", PTR, PTR, PTR, PTR, PTR, I32,
+      I64);
+  // GATES_BLOCK in the kernel source: its shared-memory tree is sized for 256 threads.
+  static final Kernel GLOBAL_MEAN_MAX_FORWARD = Kernel.withBlock("gate_global_mean_max_forward", 256, PTR, PTR, PTR, I64);
+  static final Kernel GLOBAL_MEAN_MAX_BACKWARD = Kernel.of("gate_global_mean_max_backward", PTR, PTR, PTR, PTR, PTR, I64,
+      I64);
   static final Kernel CHANNEL_FORWARD = Kernel.of("gate_channel_forward", PTR, PTR, PTR, I64, I32);
   static final Kernel SPATIAL_FORWARD = Kernel.of("gate_spatial_forward", PTR, PTR, PTR, I32, I64, I32);
   // 256 threads: 8 warps reduce one (n, c) plane (784 values at 28x28), enough to hide load latency.
@@ -43,10 +53,32 @@ public final class AttentionGates {
   }
 
   /**
+   * SE's and CBAM's squeeze in one read of x: x [N, C, H, W] -> [2N, C, 1, 1], rows 0..N-1 the
+   * means over H, W and rows N..2N-1 the maxima (x.mean((2, 3)) stacked on x.amax((2, 3))), so a
+   * shared MLP runs once over both.
+   */
+  public static Tensor globalMeanMax(Tensor x) {
+    PoolGeometry.checkImages(x, "x");
+    long planes = (long) x.dim(0) * x.dim(1);
+    long plane = (long) x.dim(2) * x.dim(3);
+    Tensor y = Tensor.emptyLike(x, Shape.of(2 * x.dim(0), x.dim(1), 1, 1));
+    Tensor count = Tensor.empty(x.device(), DType.F32, Shape.of(Math.toIntExact(planes)));
+    x.driver().launch(GLOBAL_MEAN_MAX_FORWARD, planes, x.address(), y.address(), count.address(), plane);
+    if (!Autograd.needsGrad(x)) {
+      count.close();
+      return y;
+    }
+    return Autograd.record("global_mean_max", y, g -> {
+      Tensor dx = Tensor.emptyLike(x);
+      x.driver().launch(GLOBAL_MEAN_MAX_BACKWARD, x.numel(), x.address(), y.address(), count.address(), g.address(),
+          dx.address(), planes, plane);
+      return new Tensor[] {dx};
+    }, x);
+  }
+
+  /**
    * CBAM's spatial descriptor: x [N, C, H, W] -> [N, 2, H, W], channel 0 the mean over C and
    * channel 1 the maximum over C (torch.cat([x.mean(1, True), x.amax(1, True)], 1)) in one pass.
-   * The max's gradient goes to the first maximal channel (torch.max(dim)'s rule; amax would split
-   * it among ties); a NaN is always the maximum (the first NaN).
    */
   public static Tensor channelMeanMax(Tensor x) {
     PoolGeometry.checkImages(x, "x");
@@ -54,15 +86,16 @@ public final class AttentionGates {
     int channels = x.dim(1);
     long plane = (long) x.dim(2) * x.dim(3);
     Tensor y = Tensor.emptyLike(x, Shape.of(n, 2, x.dim(2), x.dim(3)));
-    Tensor argmax = Tensor.empty(x.device(), DType.I64, Shape.of(n, x.dim(2), x.dim(3)));
-    x.driver().launch(CHANNEL_MEAN_MAX_FORWARD, n * plane, x.address(), y.address(), argmax.address(), channels, plane);
+    Tensor count = Tensor.empty(x.device(), DType.F32, Shape.of(n, x.dim(2), x.dim(3)));
+    x.driver().launch(CHANNEL_MEAN_MAX_FORWARD, n * plane, x.address(), y.address(), count.address(), channels, plane);
     if (!Autograd.needsGrad(x)) {
-      argmax.close();
+      count.close();
       return y;
     }
     return Autograd.record("channel_mean_max", y, g -> {
       Tensor dx = Tensor.emptyLike(x);
-      x.driver().launch(CHANNEL_MEAN_MAX_BACKWARD, x.numel(), g.address(), argmax.address(), dx.address(), channels, plane);
+      x.driver().launch(CHANNEL_MEAN_MAX_BACKWARD, x.numel(), x.address(), y.address(), count.address(), g.address(),
+          dx.address(), channels, plane);
       return new Tensor[] {dx};
     }, x);
   }

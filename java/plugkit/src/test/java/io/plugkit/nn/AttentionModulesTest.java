@@ -84,6 +84,8 @@ class AttentionModulesTest {
       checkAgainstFixture(new Cbam(24, Cbam.Options.DEFAULT, d), "cbam_default", d);
       Cbam.Options options = Cbam.Options.DEFAULT.rdChannels(3).spatialKernelSize(3).gate(Gate.HARD_SIGMOID).mlpBias(true);
       checkAgainstFixture(new Cbam(10, options, d), "cbam_options", d);
+      // A ReLU'd input with all-zero planes: amax shares the max gradient among the ties.
+      checkAgainstFixture(new Cbam(8, Cbam.Options.DEFAULT.rdChannels(2), d), "cbam_relu_ties", d);
     }
   }
 

@@ -12,6 +12,7 @@ import io.plugkit.io.SafeTensors;
 import io.plugkit.ops.AttentionGates.Gate;
 import io.plugkit.testing.Fixtures;
 import io.plugkit.testing.TestDevices;
+import java.util.Arrays;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -77,36 +78,90 @@ class AttentionGatesTest {
     for (int b = 0; b < n; b++) {
       for (int p = 0; p < plane; p++) {
         double sum = 0;
-        int best = 0;
+        float best = Float.NEGATIVE_INFINITY;
         for (int ch = 0; ch < c; ch++) {
           float v = xs[(b * c + ch) * plane + p];
           sum += v;
-          if (v > xs[(b * c + best) * plane + p]) best = ch;
+          best = Math.max(best, v);
         }
+        int ties = 0;
+        for (int ch = 0; ch < c; ch++) if (xs[(b * c + ch) * plane + p] == best) ties++;
         y[b * 2 * plane + p] = sum / c;
-        y[(b * 2 + 1) * plane + p] = xs[(b * c + best) * plane + p];
-        for (int ch = 0; ch < c; ch++) dx[(b * c + ch) * plane + p] = g[b * 2 * plane + p] / c;
-        dx[(b * c + best) * plane + p] += g[(b * 2 + 1) * plane + p];
+        y[(b * 2 + 1) * plane + p] = best;
+        for (int ch = 0; ch < c; ch++) {
+          int i = (b * c + ch) * plane + p;
+          dx[i] = g[b * 2 * plane + p] / c + (xs[i] == best ? g[(b * 2 + 1) * plane + p] / ties : 0);
+        }
       }
     }
     Tensor out = AttentionGates.channelMeanMax(x);
     assertArrayEquals(new int[] {n, 2, h, w}, out.dims());
     assertClose(y, out.toArray(), ATOL, RTOL, "mean and max");
     out.backward(dy);
-    assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the first maximum's gradient");
+    assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the max's share of each tie");
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
-  void channelMaxSelectsTheFirstNaN(Device d) {
+  void aNaNMaximumPoisonsTheWholeMaxGradientAsAmax(Device d) {
     TestDevices.assumeUsable(d);
     try (Scope s = Scope.open()) {
       float nan = Float.NaN;
-      // One pixel, four channels: 1, NaN, 5, NaN -> the max is the NaN at channel 1.
+      // One pixel, four channels: 1, NaN, 5, NaN -> the max is NaN and amax's grad / count * mask
+      // is 0 / 0 for every channel, even with a zero max gradient.
       Tensor x = Tensor.of(d, new float[] {1, nan, 5, nan}, 1, 4, 1, 1).requiresGrad(true);
       Tensor y = AttentionGates.channelMeanMax(x);
       assertTrue(Float.isNaN(y.toArray()[1]), "NaN propagates to the max");
-      y.backward(Tensor.of(d, new float[] {0, 1}, 1, 2, 1, 1));
-      assertArrayEquals(new float[] {0, 1, 0, 0}, x.grad().toArray());
+      y.backward(Tensor.of(d, new float[] {1, 0}, 1, 2, 1, 1));
+      for (float v : x.grad().toArray()) assertTrue(Float.isNaN(v), "every channel's gradient is NaN");
+      // The same rule over H, W: plane 0 holds a NaN, plane 1 ties at 2.
+      Tensor planes = Tensor.of(d, new float[] {1, nan, 5, 0, 2, 2, -1, 0}, 1, 2, 2, 2).requiresGrad(true);
+      Tensor mm = AttentionGates.globalMeanMax(planes);
+      assertTrue(Float.isNaN(mm.toArray()[2]), "NaN max of plane 0");
+      mm.backward(Tensor.of(d, new float[] {0, 0, 1, 4}, 2, 2, 1, 1));
+      float[] g = planes.grad().toArray();
+      for (int i = 0; i < 4; i++) assertTrue(Float.isNaN(g[i]), "plane 0 gradient NaN at " + i);
+      assertArrayEquals(new float[] {2, 2, 0, 0}, Arrays.copyOfRange(g, 4, 8), "plane 1: the two tied maxima share 4");
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void globalMeanMaxMatchesReference(Device d) {
+    TestDevices.assumeUsable(d);
+    for (int[] shape : SHAPES) {
+      try (Scope s = Scope.open()) {
+        int n = shape[0], c = shape[1], plane = shape[2] * shape[3];
+        // A grid of 0.25 (ties within planes), plane 0 all -inf (every pixel ties), a large plane
+        // below: the lanes and the tail of the host loop both take part.
+        float[] xs = Tensor.uniform(d, 7, -1f, 1f, n, c, shape[2], shape[3]).toArray();
+        for (int i = 0; i < xs.length; i++) xs[i] = Math.round(xs[i] * 4) / 4f;
+        if (n > 0) Arrays.fill(xs, 0, plane, Float.NEGATIVE_INFINITY);
+        Tensor x = Tensor.of(d, xs, n, c, shape[2], shape[3]).requiresGrad(true);
+        Tensor dy = Tensor.uniform(d, 8, -1f, 1f, 2 * n, c, 1, 1);
+        float[] g = dy.toArray();
+        int planes = n * c;
+        double[] y = new double[2 * planes];
+        double[] dx = new double[xs.length];
+        for (int q = 0; q < planes; q++) {
+          double sum = 0;
+          float best = Float.NEGATIVE_INFINITY;
+          for (int i = 0; i < plane; i++) {
+            sum += xs[q * plane + i];
+            best = Math.max(best, xs[q * plane + i]);
+          }
+          int ties = 0;
+          for (int i = 0; i < plane; i++) if (xs[q * plane + i] == best) ties++;
+          y[q] = sum / plane;
+          y[planes + q] = best;
+          for (int i = 0; i < plane; i++) {
+            dx[q * plane + i] = g[q] / plane + (xs[q * plane + i] == best ? g[planes + q] / ties : 0);
+          }
+        }
+        Tensor out = AttentionGates.globalMeanMax(x);
+        assertArrayEquals(new int[] {2 * n, c, 1, 1}, out.dims());
+        assertClose(y, out.toArray(), ATOL, RTOL, "mean and max");
+        out.backward(dy);
+        assertClose(dx, x.grad().toArray(), ATOL, RTOL, "dx: mean share plus the max's share of each tie");
+      }
     }
   }
 
@@ -217,6 +272,12 @@ class AttentionGatesTest {
       assertClose(fx.get("out.y").toFloats(), y.toArray(), 1e-6, 1e-6, "channel_mean_max y");
       y.backward(fx.tensor("in.gout", d));
       assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 1e-6, 1e-6, "channel_mean_max dx (ties)");
+      fx = Fixtures.load("attention_gates/global_mean_max");
+      x = fx.tensor("in.x", d).requiresGrad(true);
+      y = AttentionGates.globalMeanMax(x);
+      assertClose(fx.get("out.y").toFloats(), y.toArray(), 1e-6, 1e-6, "global_mean_max y");
+      y.backward(fx.tensor("in.gout", d));
+      assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 1e-6, 1e-6, "global_mean_max dx (ties)");
       for (Gate g : Gate.values()) {
         for (String kind : new String[] {"channel", "spatial"}) {
           String name = kind + "_gate_" + g.name().toLowerCase();
