@@ -58,6 +58,19 @@ public final class Scope implements AutoCloseable {
     return t;
   }
 
+  /** Moves {@code t} from its scope to {@code to} (null: the caller's, freed with its new holder). */
+  static void move(Tensor t, Scope to) {
+    Scope from = t.owner();
+    if (from == to) return;
+    if (from != null) {
+      synchronized (from) {
+        from.tensors.remove(t);
+      }
+    }
+    t.setOwner(to);
+    if (to != null) to.add(t);
+  }
+
   /** Number of tensors this scope still owns (freed ones excluded). */
   public synchronized int size() {
     int n = 0;

@@ -8,10 +8,13 @@ final class Storage {
   private static final AtomicLong LIVE_COUNT = new AtomicLong();
   private static final AtomicLong LIVE_BYTES = new AtomicLong();
   private static final AtomicLong PEAK_BYTES = new AtomicLong();
+  private static final AtomicLong SERIALS = new AtomicLong();
 
   final Driver driver;
   final long bytes;
   private final long address;
+  /** Allocation order: larger is newer. */
+  final long serial = SERIALS.incrementAndGet();
   private int refs = 1;
 
   Storage(Driver driver, long bytes) {
@@ -23,6 +26,11 @@ final class Storage {
   }
 
   long address() { return address; }
+
+  /** True when more than one tensor (a view) uses this storage. */
+  synchronized boolean shared() { return refs > 1; }
+
+  static long lastSerial() { return SERIALS.get(); }
 
   synchronized void retain() {
     if (refs <= 0) throw new IllegalStateException("tensor storage was already freed");

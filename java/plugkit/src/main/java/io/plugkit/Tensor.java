@@ -23,6 +23,7 @@ import java.util.SplittableRandom;
 public final class Tensor implements AutoCloseable {
   private static final Kernel FILL = Kernel.of("fill_f32", PTR, F32);
   private static final Kernel AXPY = Kernel.of("axpy_f32", F32, PTR, PTR);
+  private static final Kernel ADD = Kernel.of("add_f32", PTR, PTR, PTR);
 
   private final Storage storage;
   private final Shape shape;
@@ -294,6 +295,12 @@ public final class Tensor implements AutoCloseable {
   /** The accumulated gradient, or null before any backward reached it. */
   public Tensor grad() { return grad; }
 
+  /** Drops the gradient (PyTorch's {@code grad = None}): frees it; the next backward starts a fresh one. */
+  public void clearGrad() {
+    if (grad != null) grad.free();
+    grad = null;
+  }
+
   /** Sets the gradient to zero in place (keeps its memory for the next step). */
   public void zeroGrad() {
     if (grad != null) grad.fill(0f);
@@ -334,11 +341,33 @@ public final class Tensor implements AutoCloseable {
     }
   }
 
+  /**
+   * For autograd: {@link #accumulateGrad}, except that a leaf without a gradient takes {@code g}
+   * itself (moved to this tensor's scope) when no view shares g's storage, as PyTorch's
+   * AccumulateGrad steals a gradient nothing else holds. The caller must not use g afterwards.
+   */
+  public void accumulateGradAdopting(Tensor g) {
+    if (grad != null || g.storage.shared() || !g.shape.equals(shape) || g.dtype != dtype || g.freed) {
+      accumulateGrad(g);
+      return;
+    }
+    Scope.move(g, owner);
+    grad = g;
+  }
+
+  /** For autograd: a mark of the allocation order; see {@link #allocatedAfter}. */
+  public static long allocationMark() { return Storage.lastSerial(); }
+
+  /** True when this tensor's storage was allocated after {@code mark} (a view of older storage is not). */
+  public boolean allocatedAfter(long mark) { return storage.serial > mark; }
+
   /** {@code this + other} into a new tensor of the same shape, with no gradient history. */
   public Tensor plus(Tensor other) {
     if (!other.shape.equals(shape)) throw new IllegalArgumentException("other: expected shape " + shape + " but got " + other.shape);
-    Tensor out = copy();
-    driver().launch(AXPY, numel(), 1f, other.address(), out.address());
+    requireF32("plus");
+    other.requireF32("plus");
+    Tensor out = emptyLike(this);
+    driver().launch(ADD, numel(), address(), other.address(), out.address());
     return out;
   }
 

@@ -28,6 +28,37 @@ class AutogradTest {
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void adoptedGradientsNeverAliasAndOutliveTheStep(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      Tensor a = Tensor.of(d, new float[] {1f, 2f}, 2).requiresGrad(true);
+      Tensor b = Tensor.of(d, new float[] {3f, 4f}, 2).requiresGrad(true);
+      Tensor seed = Tensor.of(d, new float[] {5f, 6f}, 2);
+      try (Scope step = Scope.open()) {
+        // add hands one gradient object to both inputs; reshape hands the seed's view on.
+        Elementwise.add(Elementwise.mulScalar(a, 2f), Elementwise.mulScalar(b, 1f)).backward(seed);
+        Elementwise.add(a, a).reshape(2).backward(seed);
+      }
+      // a: 2 * seed, then + 2 * seed; b: seed. Step tensors are freed, the gradients live on.
+      assertArrayEquals(new float[] {20f, 24f}, a.grad().toArray(), 1e-6f);
+      assertArrayEquals(new float[] {5f, 6f}, b.grad().toArray(), 1e-6f);
+      b.grad().fill(0f);
+      assertArrayEquals(new float[] {5f, 6f}, seed.toArray(), "b's gradient is not the seed");
+      try (Scope step = Scope.open()) {
+        Tensor y = Elementwise.mulScalar(a, 1f);
+        y.backward(seed);
+      }
+      assertArrayEquals(new float[] {25f, 30f}, a.grad().toArray(), 1e-6f);
+      a.clearGrad();
+      assertNull(a.grad());
+      try (Scope step = Scope.open()) {
+        Elementwise.mulScalar(a, 3f).backward(seed);
+      }
+      assertArrayEquals(new float[] {15f, 18f}, a.grad().toArray(), 1e-6f, "a fresh gradient after clearGrad");
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void gradientsAccumulateUntilZeroed(Device d) {
     TestDevices.assumeUsable(d);
     try (Scope s = Scope.open()) {

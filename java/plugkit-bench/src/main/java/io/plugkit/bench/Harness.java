@@ -34,6 +34,9 @@ public final class Harness {
           w.forward().get();
         }
       } : () -> {
+        // As the PyTorch side: every leaf's gradient dropped first (leaf.grad = None), so a step
+        // starts fresh gradients instead of adding into the previous step's.
+        for (Tensor leaf : w.leaves()) leaf.clearGrad();
         try (Scope s = Scope.open()) {
           w.forward().get().backward(g);
         }

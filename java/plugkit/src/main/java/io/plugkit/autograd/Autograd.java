@@ -36,6 +36,7 @@ public final class Autograd {
       return;
     }
     try (var off = GradMode.disable()) {
+      long mark = Tensor.allocationMark(); // gradients allocated after it are this pass's own
       List<Node> order = reachable(top);
       order.sort(Comparator.comparingLong((Node n) -> n.seq).reversed());
       Map<Node, Tensor> pending = new IdentityHashMap<>();
@@ -57,7 +58,8 @@ public final class Autograd {
           }
           Node producer = in.gradFn();
           if (producer == null) {
-            in.accumulateGrad(grads[i]);
+            if (adoptable(grads, i, seed, mark)) in.accumulateGradAdopting(grads[i]);
+            else in.accumulateGrad(grads[i]);
           } else {
             Tensor prev = pending.get(producer);
             pending.put(producer, prev == null ? grads[i] : prev.plus(grads[i]));
@@ -65,6 +67,19 @@ public final class Autograd {
         }
       }
     }
+  }
+
+  /**
+   * True when a leaf may take grads[i] itself rather than a copy: allocated by this backward pass
+   * (not the seed, not a tensor a closure kept from the forward), and not also given to another input.
+   */
+  private static boolean adoptable(Tensor[] grads, int i, Tensor seed, long mark) {
+    Tensor g = grads[i];
+    if (g == seed || !g.allocatedAfter(mark)) return false;
+    for (int j = 0; j < grads.length; j++) {
+      if (j != i && grads[j] == g) return false;
+    }
+    return true;
   }
 
   private static List<Node> reachable(Node top) {

@@ -65,7 +65,7 @@ public final class FakeCudaCheck {
     try (Scope s = Scope.open()) {
       Tensor t = Tensor.full(Device.cuda(0), 2.5f, 3, 4);
       check(t.toArray()[11] == 2.5f, "full on CUDA (fill_f32 launch, copy to host)");
-      check(t.plus(t).toArray()[5] == 5f, "plus on CUDA (axpy_f32)");
+      check(t.plus(t).toArray()[5] == 5f, "plus on CUDA (add_f32)");
       check(t.to(Device.cpu()).toArray()[0] == 2.5f, "CUDA to CPU");
       check(t.to(Device.cpu()).to(Device.cuda(0)).copy().toArray()[7] == 2.5f, "CPU to CUDA, device copy");
     }

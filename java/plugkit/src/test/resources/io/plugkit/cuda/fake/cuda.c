@@ -40,13 +40,14 @@ CUresult cuMemcpyDtoDAsync_v2(uint64_t d, uint64_t src, size_t n, void* s) { mem
 CUresult cuMemsetD32Async(uint64_t d, unsigned v, size_t n, void* s) { for (size_t i = 0; i < n; i++) ((unsigned*)d)[i] = v; return 0; }
 CUresult cuModuleLoadData(void** m, const void* img) { LOG("cuModuleLoadData %.8s", (const char*)img); *m = (void*)0x9abc; return 0; }
 CUresult cuModuleGetFunction(void** f, void* m, const char* name) {
-  if (strcmp(name, "fill_f32") && strcmp(name, "axpy_f32") && strcmp(name, "probe")) return 500;
+  if (strcmp(name, "fill_f32") && strcmp(name, "axpy_f32") && strcmp(name, "add_f32") && strcmp(name, "probe")) return 500;
   *f = strdup(name); return 0; }
 CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shm, void* s, void** p, void** extra) {
   const char* name = f; int64_t n = *(int64_t*)p[0];
   LOG("launch %s n=%lld grid=%u,%u,%u block=%u,%u,%u shm=%u stream=%p", name, (long long)n, gx, gy, gz, bx, by, bz, shm, s);
   if (!strcmp(name, "fill_f32")) { float* x = *(float**)p[1]; float v = *(float*)p[2]; for (int64_t i = 0; i < n; i++) x[i] = v; }
   else if (!strcmp(name, "axpy_f32")) { float a = *(float*)p[1]; float* x = *(float**)p[2]; float* y = *(float**)p[3]; for (int64_t i = 0; i < n; i++) y[i] += a * x[i]; }
+  else if (!strcmp(name, "add_f32")) { float* a = *(float**)p[1]; float* b = *(float**)p[2]; float* y = *(float**)p[3]; for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; }
   else if (!strcmp(name, "probe")) { fprintf(stderr, "[fakecuda] probe n=%lld ptr=%llx i32=%d f32=%g i64=%lld grid=%u block=%u\n", (long long)n, (unsigned long long)*(uint64_t*)p[1], *(int*)p[2], *(float*)p[3], (long long)*(int64_t*)p[4], gx, bx); }
   return 0;
 }
