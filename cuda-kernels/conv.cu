@@ -5,12 +5,24 @@
 // Input x: [C, H, W] of one image; col: [C*kh*kw, outH*outW] (row = (c, ki, kj), column = (oh, ow)).
 #include "plugkit/portable.cuh"
 
-// One item per col row segment (row, oh): outW values, so the index decoding (64-bit divisions,
-// the main cost of a per-element mapping) happens once per segment and the writes are contiguous.
-// n = channels*kernelH*kernelW*outH. Samples in the padding read zero.
+#if !PK_GPU
+// The outputs [lo, hi) whose input column w0 + ow * stride lies inside [0, width) (lo == hi: none).
+PK_INLINE void conv_inside_range(int64_t w0, int stride, int width, int outW, int* lo, int* hi) {
+  const int64_t first = w0 >= 0 ? 0 : (-w0 + stride - 1) / stride;
+  const int64_t end = w0 >= width ? 0 : (width - w0 + stride - 1) / stride;
+  *lo = (int)(first < outW ? first : outW);
+  *hi = (int)(end < outW ? end : outW);
+  if (*hi < *lo) *hi = *lo;
+}
+#endif
+
+// n = channels*kernelH*kernelW*outH col row segments (row, oh) of outW values. GPU: one item per
+// segment, so the index decoding (64-bit divisions, the main cost of a per-element mapping) happens
+// once per segment and the writes are contiguous. Samples in the padding read zero.
 PK_KERNEL void im2col(int64_t n, const float* x, float* col, int channels, int height, int width,
                       int kernelH, int kernelW, int padH, int padW, int strideH, int strideW,
                       int dilationH, int dilationW, int outH, int outW) {
+#if PK_GPU
   PK_FOR(i, n) {
     const int64_t oh = i % outH;
     const int64_t row = i / outH;
@@ -30,6 +42,35 @@ PK_KERNEL void im2col(int64_t n, const float* x, float* col, int channels, int h
       dst[ow] = (w >= 0 && w < width) ? src[w] : 0.0f;
     }
   }
+#else
+  // Host: one item per col row (c, ki, kj), its outH segments in a loop, so the index decoding
+  // runs once a row; zeros, then the samples inside the input row without a bounds test each (a
+  // copy at stride 1).
+  PK_FOR_WORK(row, n / outH, (int64_t)outH * outW) {
+    const int kj = (int)(row % kernelW);
+    const int ki = (int)((row / kernelW) % kernelH);
+    const int64_t c = row / ((int64_t)kernelW * kernelH);
+    const int64_t w0 = (int64_t)kj * dilationW - padW;
+    int lo, hi;
+    conv_inside_range(w0, strideW, width, outW, &lo, &hi);
+    for (int oh = 0; oh < outH; ++oh) {
+      const int64_t h = (int64_t)oh * strideH - padH + (int64_t)ki * dilationH;
+      float* dst = col + (row * outH + oh) * outW;
+      if (h < 0 || h >= height) {
+        for (int ow = 0; ow < outW; ++ow) dst[ow] = 0.0f;
+        continue;
+      }
+      const float* src = x + (c * height + h) * width;
+      for (int ow = 0; ow < lo; ++ow) dst[ow] = 0.0f;
+      if (strideW == 1) {
+        memcpy(dst + lo, src + w0 + lo, sizeof(float) * (hi - lo));
+      } else {
+        for (int ow = lo; ow < hi; ++ow) dst[ow] = src[w0 + (int64_t)ow * strideW];
+      }
+      for (int ow = hi; ow < outW; ++ow) dst[ow] = 0.0f;
+    }
+  }
+#endif
 }
 
 // The adjoint of im2col. One item per input row (c, h): it sums every col entry that read that
@@ -50,10 +91,20 @@ PK_KERNEL void col2im(int64_t n, const float* col, float* dx, int channels, int 
       for (int kj = 0; kj < kernelW; ++kj) {
         const float* src = col + (((c * kernelH + ki) * kernelW + kj) * outH + oh) * outW;
         const int64_t w0 = (int64_t)kj * dilationW - padW;
+#if PK_GPU
         for (int ow = 0; ow < outW; ++ow) {
           const int64_t w = w0 + (int64_t)ow * strideW;
           if (w >= 0 && w < width) dst[w] += src[ow];
         }
+#else
+        int lo, hi;
+        conv_inside_range(w0, strideW, width, outW, &lo, &hi);
+        if (strideW == 1) {
+          for (int ow = lo; ow < hi; ++ow) dst[w0 + ow] += src[ow];
+        } else {
+          for (int ow = lo; ow < hi; ++ow) dst[w0 + (int64_t)ow * strideW] += src[ow];
+        }
+#endif
       }
     }
   }
