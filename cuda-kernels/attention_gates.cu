@@ -147,6 +147,73 @@ PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict
 }
 #endif
 
+// ---- channel gate fused with the channel mean and max (CBAM's two halves joined) --------------
+// y = x * g(a) (a [N, C]) and, in the same pass, y's channel mean and max per pixel as
+// gate_channel_mean_max_forward computes them from y: desc [N, 2, H, W], count [N, H, W]. One read
+// of x instead of two. n = N * H * W items (one per (n, pixel)); the thread mapping is
+// gate_channel_mean_max_forward's, the gate evaluated per (n, c) (once per tile row on the host).
+#if PK_GPU
+PK_KERNEL void gate_channel_mean_max_fused_forward(int64_t n, const float* __restrict__ x,
+                                                   const float* __restrict__ a, float* __restrict__ y,
+                                                   float* __restrict__ desc, float* __restrict__ count,
+                                                   int channels, int64_t planeSize, int gate) {
+  PK_FOR(i, n) {
+    int64_t b = i / planeSize;
+    int64_t p = i - b * planeSize;
+    const int64_t offset = b * channels * planeSize + p;
+    float sum = 0.0f;
+    float best = -INFINITY;
+    int64_t bestCount = 0;
+    for (int c = 0; c < channels; ++c) {
+      const float v = x[offset + c * planeSize] * gates_apply(a[b * channels + c], gate);
+      y[offset + c * planeSize] = v;
+      sum += v;
+      gates_max_merge(v, 1, &best, &bestCount);
+    }
+    desc[(2 * b) * planeSize + p] = sum / (float)channels;
+    desc[(2 * b + 1) * planeSize + p] = best;
+    count[i] = (float)bestCount;
+  }
+}
+#else
+PK_KERNEL void gate_channel_mean_max_fused_forward(int64_t n, const float* __restrict__ x,
+                                                   const float* __restrict__ a, float* __restrict__ y,
+                                                   float* __restrict__ desc, float* __restrict__ count,
+                                                   int channels, int64_t planeSize, int gate) {
+  const int64_t tilesPerImage = (planeSize + GATES_TILE - 1) / GATES_TILE;
+  const int64_t tiles = n / planeSize * tilesPerImage;
+  #pragma omp parallel for schedule(static) if (n * channels > PK_PAR_MIN && tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t b = t / tilesPerImage;
+    const int64_t p0 = (t - b * tilesPerImage) * GATES_TILE;
+    const int len = (int)(planeSize - p0 < GATES_TILE ? planeSize - p0 : GATES_TILE);
+    float sum[GATES_TILE];
+    float best[GATES_TILE];
+    int bestCount[GATES_TILE];
+    int nan[GATES_TILE];
+    for (int k = 0; k < len; ++k) { sum[k] = 0.0f; best[k] = -INFINITY; bestCount[k] = 0; nan[k] = 0; }
+    for (int c = 0; c < channels; ++c) {
+      const float s = gates_apply(a[b * channels + c], gate);
+      const int64_t offset = (b * channels + c) * planeSize + p0;
+      for (int k = 0; k < len; ++k) {
+        const float v = x[offset + k] * s;
+        y[offset + k] = v;
+        sum[k] += v;
+        nan[k] |= v != v;
+        bestCount[k] = v > best[k] ? 1 : bestCount[k] + (v == best[k]);
+        best[k] = v > best[k] ? v : best[k];
+      }
+    }
+    float* mean = desc + 2 * b * planeSize + p0;
+    for (int k = 0; k < len; ++k) {
+      mean[k] = sum[k] / (float)channels;
+      mean[planeSize + k] = nan[k] ? NAN : best[k];
+      count[b * planeSize + p0 + k] = nan[k] ? 0.0f : (float)bestCount[k];
+    }
+  }
+}
+#endif
+
 // ---- global mean and max of each plane (SE's and CBAM's squeeze) -------------------------------
 // x.mean((2, 3)) and x.amax((2, 3)) in one read of x: n = N * C planes; y [2, n] (y[p] the mean of
 // plane p, y[n + p] its maximum), count [n]. Backward: dx = dMean / planeSize + the max's share;
@@ -155,6 +222,7 @@ PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict
 // forward with GATES_LANES independent lanes so it vectorises (the sum in double, as
 // global_avg_pool2d_forward).
 #define GATES_BLOCK 256
+#define GATES_SUM_BLOCK 128
 
 #if PK_GPU
 PK_KERNEL void gate_global_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
@@ -204,21 +272,25 @@ PK_KERNEL void gate_global_mean_max_forward(int64_t n, const float* __restrict__
                                             float* __restrict__ count, int64_t planeSize) {
   PK_FOR_WORK(q, n, planeSize) {
     const float* xq = x + q * planeSize;
-    // Branch-free passes that each vectorise (one fused loop does not): the sum, the max with NaN
-    // flags, then the ties of the max (the plane is still in cache).
-    double sums[GATES_LANES] = {0};
-    const int64_t body = planeSize / GATES_LANES * GATES_LANES;
-    for (int64_t i = 0; i < body; i += GATES_LANES) {
-      for (int k = 0; k < GATES_LANES; ++k) sums[k] += xq[i + k];
-    }
+    // One vector pass for the sum, the max and NaN flags, then the ties of the max (the plane is
+    // still in cache). The sum adds float lanes over blocks of GATES_SUM_BLOCK values (a few adds
+    // each) and the blocks in double, as precise as global_avg_pool2d_forward's double lanes
+    // without their float -> double conversions, which made this pass compute-bound.
+    double sum = 0.0;
     pk_f8 bests = pk_f8{} - INFINITY;
     pk_i8 nans = pk_i8{};
-    for (int64_t i = 0; i < body; i += GATES_LANES) {
-      const pk_f8 v = pk_load8(xq + i);
-      nans |= v != v;
-      bests = v > bests ? v : bests;
+    const int64_t body = planeSize / GATES_LANES * GATES_LANES;
+    for (int64_t i = 0; i < body;) {
+      const int64_t end = i + GATES_SUM_BLOCK < body ? i + GATES_SUM_BLOCK : body;
+      pk_f8 partial = pk_f8{};
+      for (; i < end; i += GATES_LANES) {
+        const pk_f8 v = pk_load8(xq + i);
+        partial += v;
+        nans |= v != v;
+        bests = v > bests ? v : bests;
+      }
+      for (int k = 0; k < GATES_LANES; ++k) sum += partial[k];
     }
-    double sum = 0.0;
     float best = -INFINITY;
     int nan = 0;
     for (int64_t i = body; i < planeSize; ++i) {
@@ -227,13 +299,18 @@ PK_KERNEL void gate_global_mean_max_forward(int64_t n, const float* __restrict__
       best = xq[i] > best ? xq[i] : best;
     }
     for (int k = 0; k < GATES_LANES; ++k) {
-      sum += sums[k];
       nan |= nans[k] != 0;
       best = bests[k] > best ? bests[k] : best;
     }
     int64_t ties = 0;
     if (!nan) {
-      for (int64_t k = 0; k < planeSize; ++k) ties += xq[k] == best;
+      // 32-bit counts vectorise twice as wide; blocks keep them from overflowing.
+      for (int64_t i0 = 0; i0 < planeSize; i0 += GATES_SUM_BLOCK) {
+        const int64_t end = i0 + GATES_SUM_BLOCK < planeSize ? i0 + GATES_SUM_BLOCK : planeSize;
+        int blockTies = 0;
+        for (int64_t k = i0; k < end; ++k) blockTies += xq[k] == best;
+        ties += blockTies;
+      }
     }
     y[q] = (float)(sum / (double)planeSize);
     y[n + q] = nan ? NAN : best;

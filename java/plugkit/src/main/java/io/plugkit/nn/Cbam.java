@@ -80,7 +80,11 @@ public final class Cbam extends Module {
 
   public SpatialAttn spatial() { return spatial; }
 
-  @Override public Tensor forward(Tensor x) { return spatial.forward(channel.forward(x)); }
+  /** spatial(channel(x)); the channel gate and the spatial descriptor share one pass over x. */
+  @Override public Tensor forward(Tensor x) {
+    Tensor[] gatedAndDescriptor = AttentionGates.channelGateMeanMax(x, channel.logits(x), channel.gate);
+    return spatial.forward(gatedAndDescriptor[0], gatedAndDescriptor[1]);
+  }
 
   /** CBAM's channel attention (timm's ChannelAttn): [N, C, H, W] -> same shape. */
   public static final class ChannelAttn extends Module {
@@ -127,6 +131,9 @@ public final class Cbam extends Module {
     public Tensor logits(Tensor x) { return conv.forward(AttentionGates.channelMeanMax(x)); }
 
     @Override public Tensor forward(Tensor x) { return AttentionGates.spatialGate(x, logits(x), gate); }
+
+    /** forward(x) with x's descriptor [mean_c, max_c] already computed. */
+    Tensor forward(Tensor x, Tensor descriptor) { return AttentionGates.spatialGate(x, conv.forward(descriptor), gate); }
   }
 
   /** timm's ConvNormAct(2, 1, k, apply_act=False): {@code conv} (no bias), then {@code bn}. */

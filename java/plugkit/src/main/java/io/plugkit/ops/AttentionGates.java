@@ -29,6 +29,8 @@ public final class AttentionGates {
   static final Kernel GLOBAL_MEAN_MAX_FORWARD = Kernel.withBlock("gate_global_mean_max_forward", 256, PTR, PTR, PTR, I64);
   static final Kernel GLOBAL_MEAN_MAX_BACKWARD = Kernel.of("gate_global_mean_max_backward", PTR, PTR, PTR, PTR, PTR, I64,
       I64);
+  static final Kernel CHANNEL_MEAN_MAX_FUSED_FORWARD = Kernel.of("gate_channel_mean_max_fused_forward", PTR, PTR, PTR, PTR,
+      PTR, I32, I64, I32);
   static final Kernel CHANNEL_FORWARD = Kernel.of("gate_channel_forward", PTR, PTR, PTR, I64, I32);
   static final Kernel SPATIAL_FORWARD = Kernel.of("gate_spatial_forward", PTR, PTR, PTR, I32, I64, I32);
   // 256 threads: 8 warps reduce one (n, c) plane (784 values at 28x28), enough to hide load latency.
@@ -82,20 +84,43 @@ public final class AttentionGates {
    */
   public static Tensor channelMeanMax(Tensor x) {
     PoolGeometry.checkImages(x, "x");
-    int n = x.dim(0);
-    int channels = x.dim(1);
     long plane = (long) x.dim(2) * x.dim(3);
-    Tensor y = Tensor.emptyLike(x, Shape.of(n, 2, x.dim(2), x.dim(3)));
-    Tensor count = Tensor.empty(x.device(), DType.F32, Shape.of(n, x.dim(2), x.dim(3)));
-    x.driver().launch(CHANNEL_MEAN_MAX_FORWARD, n * plane, x.address(), y.address(), count.address(), channels, plane);
+    Tensor y = Tensor.emptyLike(x, Shape.of(x.dim(0), 2, x.dim(2), x.dim(3)));
+    Tensor count = Tensor.empty(x.device(), DType.F32, Shape.of(x.dim(0), x.dim(2), x.dim(3)));
+    x.driver().launch(CHANNEL_MEAN_MAX_FORWARD, x.dim(0) * plane, x.address(), y.address(), count.address(), x.dim(1),
+        plane);
+    return recordChannelMeanMax(x, y, count);
+  }
+
+  /**
+   * CBAM's channel attention output and its spatial descriptor in one read of x: returns
+   * {y, desc} with y = {@link #channelGate}(x, a, gate) and desc = {@link #channelMeanMax}(y),
+   * each with its own backward (desc's flows into y's).
+   */
+  public static Tensor[] channelGateMeanMax(Tensor x, Tensor a, Gate gate) {
+    PoolGeometry.checkImages(x, "x");
+    checkLogits(x, a, x.dim(1), 1, 1);
+    checkGate(gate);
+    long plane = (long) x.dim(2) * x.dim(3);
+    Tensor y = Tensor.emptyLike(x);
+    Tensor desc = Tensor.emptyLike(x, Shape.of(x.dim(0), 2, x.dim(2), x.dim(3)));
+    Tensor count = Tensor.empty(x.device(), DType.F32, Shape.of(x.dim(0), x.dim(2), x.dim(3)));
+    x.driver().launch(CHANNEL_MEAN_MAX_FUSED_FORWARD, x.dim(0) * plane, x.address(), a.address(), y.address(),
+        desc.address(), count.address(), x.dim(1), plane, gate.code);
+    Tensor gated = recordChannelGate(x, a, gate, y);
+    return new Tensor[] {gated, recordChannelMeanMax(gated, desc, count)};
+  }
+
+  private static Tensor recordChannelMeanMax(Tensor x, Tensor y, Tensor count) {
     if (!Autograd.needsGrad(x)) {
       count.close();
       return y;
     }
+    long plane = (long) x.dim(2) * x.dim(3);
     return Autograd.record("channel_mean_max", y, g -> {
       Tensor dx = Tensor.emptyLike(x);
       x.driver().launch(CHANNEL_MEAN_MAX_BACKWARD, x.numel(), x.address(), y.address(), count.address(), g.address(),
-          dx.address(), channels, plane);
+          dx.address(), x.dim(1), plane);
       return new Tensor[] {dx};
     }, x);
   }
@@ -112,6 +137,11 @@ public final class AttentionGates {
     long plane = (long) x.dim(2) * x.dim(3);
     Tensor y = Tensor.emptyLike(x);
     x.driver().launch(CHANNEL_FORWARD, x.numel(), x.address(), a.address(), y.address(), plane, gate.code);
+    return recordChannelGate(x, a, gate, y);
+  }
+
+  private static Tensor recordChannelGate(Tensor x, Tensor a, Gate gate, Tensor y) {
+    long plane = (long) x.dim(2) * x.dim(3);
     return Autograd.record("channel_gate", y, g -> {
       Tensor dx = Tensor.emptyLike(x);
       Tensor da = Tensor.emptyLike(a);

@@ -222,6 +222,39 @@ class AttentionGatesTest {
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void channelGateMeanMaxEqualsItsTwoOps(Device d) {
+    TestDevices.assumeUsable(d);
+    for (int[] shape : SHAPES) {
+      for (Gate gate : Gate.values()) {
+        try (Scope s = Scope.open()) {
+          // A grid of 0.5 and zero logits for channel 0: exact ties in y across channels.
+          float[] xs = Tensor.uniform(d, 21, -2f, 2f, shape).toArray();
+          for (int i = 0; i < xs.length; i++) xs[i] = Math.round(xs[i] * 2) / 2f;
+          float[] as = Tensor.uniform(d, 22, -4f, 4f, shape[0], shape[1], 1, 1).toArray();
+          for (int b = 0; b < shape[0]; b++) as[b * shape[1]] = 0f;
+          Tensor x1 = Tensor.of(d, xs, shape).requiresGrad(true);
+          Tensor a1 = Tensor.of(d, as, shape[0], shape[1], 1, 1).requiresGrad(true);
+          Tensor x2 = Tensor.of(d, xs, shape).requiresGrad(true);
+          Tensor a2 = Tensor.of(d, as, shape[0], shape[1], 1, 1).requiresGrad(true);
+          Tensor gy = Tensor.uniform(d, 23, -1f, 1f, shape);
+          Tensor gd = Tensor.uniform(d, 24, -1f, 1f, shape[0], 2, shape[2], shape[3]);
+          Tensor[] fused = AttentionGates.channelGateMeanMax(x1, a1, gate);
+          Tensor y = AttentionGates.channelGate(x2, a2, gate);
+          Tensor desc = AttentionGates.channelMeanMax(y);
+          assertArrayEquals(y.toArray(), fused[0].toArray(), "y");
+          assertClose(desc.toArray(), fused[1].toArray(), 1e-6, 1e-6, "descriptor");
+          Reductions.sum(Elementwise.add(Reductions.sum(Elementwise.mul(fused[0], gy)),
+              Reductions.sum(Elementwise.mul(fused[1], gd)))).backward();
+          Reductions.sum(Elementwise.add(Reductions.sum(Elementwise.mul(y, gy)),
+              Reductions.sum(Elementwise.mul(desc, gd)))).backward();
+          assertClose(x2.grad().toArray(), x1.grad().toArray(), 1e-6, 1e-5, "dx");
+          assertClose(a2.grad().toArray(), a1.grad().toArray(), 1e-5, 1e-5, "da");
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void layerNormMatchesReference(Device d) {
     TestDevices.assumeUsable(d);
     try (Scope s = Scope.open()) {
