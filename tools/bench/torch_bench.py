@@ -1,7 +1,9 @@
 """PyTorch side of plugkit's side-by-side benchmark.
 
-Reads a JSON list of cases on stdin (the Java harness writes it: id, op, args, mode, device,
-threads, warmup, repeats) and prints one JSON object {id: {"median_ms": ..., "min_ms": ...}}.
+Prints {"torch": version} on one line, then reads one JSON case per stdin line (the Java harness
+writes them: id, op, args, mode, device, threads, warmup, repeats) and answers each with one line
+{"id": ..., "median_ms": ..., "min_ms": ...}. The harness sends a case right after timing its own
+side of it, so both sides of a ratio run minutes apart at most, not a whole table apart.
 Each op builds the same shapes as the Java case; "fwd" times the forward, "fwdbwd" the forward
 plus backward of sum(out * g) with g fixed. Inputs are uniform in [-1, 1).
 """
@@ -81,8 +83,11 @@ def build(op, a, dev):
 
 def timed(fn, device, warmup, repeats):
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(warmup):
+    # The Java side's warm-up rule: at least `warmup` runs and two seconds, at most 2000 runs.
+    start, runs = time.perf_counter(), 0
+    while runs < warmup or (time.perf_counter() - start < 2.0 and runs < 2000):
         fn()
+        runs += 1
     sync()
     times = []
     for _ in range(repeats):
@@ -94,26 +99,30 @@ def timed(fn, device, warmup, repeats):
     return {"median_ms": times[len(times) // 2], "min_ms": times[0]}
 
 
-def main():
-    cases = json.load(sys.stdin)
-    results = {}
-    for c in cases:
-        torch.set_num_threads(c["threads"])
-        dev = c["device"]
-        fwd, leaves = build(c["op"], c["args"], dev)
-        if c["mode"] == "fwd":
-            def step():
-                with torch.no_grad():
-                    fwd()
-        else:
-            g = torch.rand_like(fwd())
+def time_case(c):
+    torch.set_num_threads(c["threads"])
+    dev = c["device"]
+    fwd, leaves = build(c["op"], c["args"], dev)
+    if c["mode"] == "fwd":
+        def step():
+            with torch.no_grad():
+                fwd()
+    else:
+        g = torch.rand_like(fwd())
 
-            def step():
-                for leaf in leaves:
-                    leaf.grad = None
-                fwd().backward(g)
-        results[c["id"]] = timed(step, dev, c["warmup"], c["repeats"])
-    json.dump({"torch": torch.__version__, "results": results}, sys.stdout)
+        def step():
+            for leaf in leaves:
+                leaf.grad = None
+            fwd().backward(g)
+    return timed(step, dev, c["warmup"], c["repeats"])
+
+
+def main():
+    print(json.dumps({"torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            c = json.loads(line)
+            print(json.dumps(dict(id=c["id"], **time_case(c))), flush=True)
 
 
 if __name__ == "__main__":

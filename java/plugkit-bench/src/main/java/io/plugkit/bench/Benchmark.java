@@ -52,18 +52,9 @@ public final class Benchmark {
 
     System.out.printf("plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs, median%n",
         device, Drivers.of(device).describe(), threads, warmup, repeats);
-    List<String> torchCases = new ArrayList<>();
-    for (BenchCase c : cases) {
-      for (Harness.Mode m : Harness.Mode.values()) {
-        String mode = m.name().toLowerCase(Locale.ROOT);
-        torchCases.add(String.format(Locale.ROOT,
-            "{\"id\":\"%s/%s\",\"op\":\"%s\",\"args\":%s,\"mode\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"warmup\":%d,\"repeats\":%d}",
-            c.id(), mode, c.op(), c.argsJson(), mode, device.isCuda() ? "cuda" : "cpu", threads, warmup, repeats));
-      }
-    }
-    TorchRunner.Results torch = new File(script).isFile() ? TorchRunner.run(python, script, torchCases) : null;
+    TorchRunner torch = new File(script).isFile() ? TorchRunner.start(python, script) : null;
     if (torch == null) System.out.println("(PyTorch column empty: " + python + " with " + script + " not usable)");
-    else System.out.println("PyTorch " + torch.version() + " via " + python);
+    else System.out.println("PyTorch " + torch.version() + " via " + python + ", each case timed right after plugkit's");
     System.out.println();
     System.out.println("| case | mode | plugkit ms | PyTorch ms | PyTorch / plugkit |");
     System.out.println("|---|---|---:|---:|---:|");
@@ -71,12 +62,15 @@ public final class Benchmark {
       for (Harness.Mode m : Harness.Mode.values()) {
         String mode = m.name().toLowerCase(Locale.ROOT);
         Harness.Timing ours = Harness.time(c, device, m, warmup, repeats);
-        Harness.Timing theirs = torch == null ? null : torch.timings().get(c.id() + "/" + mode);
+        Harness.Timing theirs = torch == null ? null : torch.time(String.format(Locale.ROOT,
+            "{\"id\":\"%s/%s\",\"op\":\"%s\",\"args\":%s,\"mode\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"warmup\":%d,\"repeats\":%d}",
+            c.id(), mode, c.op(), c.argsJson(), mode, device.isCuda() ? "cuda" : "cpu", threads, warmup, repeats));
         System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %s | %s |%n", c.id(), mode, ours.medianMs(),
             theirs == null ? "-" : String.format(Locale.ROOT, "%.3f", theirs.medianMs()),
             theirs == null ? "-" : String.format(Locale.ROOT, "%.2fx", theirs.medianMs() / ours.medianMs()));
       }
     }
+    if (torch != null) torch.close();
     if (cases.stream().anyMatch(c -> c.op().equals("non_local"))) {
       System.out.println();
       NonLocalCases.memoryReport(device).forEach(System.out::println);

@@ -8,7 +8,7 @@ import io.plugkit.driver.Drivers;
 import java.util.Arrays;
 
 /**
- * Times a case: warm-up runs (at least the given count and half a second), then the median of
+ * Times a case: warm-up runs (at least the given count and two seconds, at most 2000), then the median of
  * timed repeats, synchronizing the device each run.
  */
 public final class Harness {
@@ -17,8 +17,8 @@ public final class Harness {
   /** Median and minimum milliseconds of one case in one mode. */
   public record Timing(double medianMs, double minMs) {}
 
-  private static final long WARMUP_NANOS = 500_000_000L;
-  private static final int MAX_WARMUP_RUNS = 200;
+  private static final long WARMUP_NANOS = 2_000_000_000L;
+  private static final int MAX_WARMUP_RUNS = 2000;
 
   private Harness() {}
 
@@ -42,8 +42,8 @@ public final class Harness {
         }
       };
       var driver = Drivers.of(device);
-      // At least `warmup` runs and half a second: the JIT needs a few dozen launches to compile
-      // the FFM call paths, and timing before that measures the compiler, not the op.
+      // At least `warmup` runs and two seconds: the JIT compiles the FFM call paths over hundreds of
+      // launches, and while its background compiles run they take one of the cores the kernels use.
       long warmStart = System.nanoTime();
       for (int i = 0; i < warmup || (System.nanoTime() - warmStart < WARMUP_NANOS && i < MAX_WARMUP_RUNS); i++) {
         step.run();

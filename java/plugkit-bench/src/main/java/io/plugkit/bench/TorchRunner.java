@@ -1,48 +1,81 @@
 package io.plugkit.bench;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.Writer;
 import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Runs tools/bench/torch_bench.py with the same cases and reads back its medians. */
-public final class TorchRunner {
-  private static final Pattern RESULT = Pattern.compile("\"([^\"]+)\":\\s*\\{\"median_ms\":\\s*([0-9.eE+-]+),\\s*\"min_ms\":\\s*([0-9.eE+-]+)\\}");
+/**
+ * A running tools/bench/torch_bench.py: one case in, its timing out, so each PyTorch measurement
+ * follows plugkit's measurement of the same case (load on a shared machine drifts over minutes).
+ */
+public final class TorchRunner implements AutoCloseable {
+  private static final Pattern RESULT = Pattern.compile("\"median_ms\":\\s*([0-9.eE+-]+),\\s*\"min_ms\":\\s*([0-9.eE+-]+)");
   private static final Pattern VERSION = Pattern.compile("\"torch\":\\s*\"([^\"]+)\"");
 
-  /** What PyTorch measured, by case id and mode ("id/fwd"), and its version. */
-  public record Results(String version, Map<String, Harness.Timing> timings) {}
+  private final Process process;
+  private final Writer toPython;
+  private final BufferedReader fromPython;
+  private final String version;
 
-  private TorchRunner() {}
+  private TorchRunner(Process process, BufferedReader fromPython, String version) {
+    this.process = process;
+    this.toPython = process.outputWriter(StandardCharsets.UTF_8);
+    this.fromPython = fromPython;
+    this.version = version;
+  }
 
-  /** Returns null (and says why on stderr) when python or torch is not usable. */
-  public static Results run(String python, String script, List<String> casesJson) {
-    String input = "[" + String.join(",", casesJson) + "]";
+  /** Starts the script; returns null (and says why on stderr) when python or torch is not usable. */
+  public static TorchRunner start(String python, String script) {
     try {
       Process p = new ProcessBuilder(python, script).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-      try (var in = p.getOutputStream()) {
-        in.write(input.getBytes(StandardCharsets.UTF_8));
-      }
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-        System.err.println("bench: " + python + " " + script + " failed (exit " + p.exitValue() + "): no PyTorch column");
+      var fromPython = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+      String header = fromPython.readLine();
+      Matcher v = header == null ? null : VERSION.matcher(header);
+      if (v == null || !v.find()) {
+        p.destroy();
+        System.err.println("bench: " + python + " " + script + " did not start (no torch version line): no PyTorch column");
         return null;
       }
-      Map<String, Harness.Timing> t = new HashMap<>();
-      Matcher m = RESULT.matcher(out);
-      while (m.find()) t.put(m.group(1), new Harness.Timing(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(3))));
-      Matcher v = VERSION.matcher(out);
-      return new Results(v.find() ? v.group(1) : "?", t);
+      return new TorchRunner(p, fromPython, v.group(1));
     } catch (IOException e) {
       System.err.println("bench: cannot run " + python + ": " + e.getMessage() + ": no PyTorch column");
       return null;
+    }
+  }
+
+  public String version() { return version; }
+
+  /** Times one case (its JSON object); null when the script failed on it. */
+  public Harness.Timing time(String caseJson) {
+    try {
+      toPython.write(caseJson + "\n");
+      toPython.flush();
+      String line = fromPython.readLine();
+      Matcher m = line == null ? null : RESULT.matcher(line);
+      if (m == null || !m.find()) {
+        System.err.println("bench: no PyTorch timing for " + caseJson);
+        return null;
+      }
+      return new Harness.Timing(Double.parseDouble(m.group(1)), Double.parseDouble(m.group(2)));
+    } catch (IOException e) {
+      System.err.println("bench: PyTorch side failed: " + e.getMessage());
+      return null;
+    }
+  }
+
+  @Override public void close() {
+    try {
+      toPython.close();
+      process.waitFor();
+    } catch (IOException ignored) {
+      process.destroy();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return null;
+      process.destroy();
     }
   }
 }
