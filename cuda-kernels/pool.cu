@@ -186,11 +186,14 @@ PK_KERNEL void global_max_pool2d_backward(int64_t n, const float* dy, const int6
 
 // ---- max_pool2d ----------------------------------------------------------------------------
 
+#define POOL_SPAN 256
+
 // One item per output value: window rows oh * strideH - padH + ki * dilationH (likewise columns);
 // rows and columns outside the input are the -inf padding and never selected.
 PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* indices, int height,
                                   int width, int outH, int outW, int kernelH, int kernelW, int strideH,
                                   int strideW, int padH, int padW, int dilationH, int dilationW) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -212,6 +215,45 @@ PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* 
     y[i] = best;
     indices[i] = bestI;
   }
+#else
+  // Host: a row of outputs per item (no index decoding per value), in spans of POOL_SPAN outputs
+  // updated tap by tap, so each tap is a branch-free loop over the span that vectorises. Taps go
+  // in increasing pixel index, so pool_max_beats reduces to "first tap, larger, or NaN".
+  PK_FOR_WORK(row, n / outW, (int64_t)outW * kernelH * kernelW) {
+    const int64_t oh = row % outH;
+    const float* xp = x + row / outH * height * width;
+    for (int64_t ow0 = 0; ow0 < outW; ow0 += POOL_SPAN) {
+      const int len = (int)(outW - ow0 < POOL_SPAN ? outW - ow0 : POOL_SPAN);
+      float best[POOL_SPAN];
+      int64_t bestI[POOL_SPAN];
+      for (int k = 0; k < len; ++k) { best[k] = -INFINITY; bestI[k] = -1; }
+      for (int ki = 0; ki < kernelH; ++ki) {
+        const int64_t h = oh * strideH - padH + (int64_t)ki * dilationH;
+        if (h < 0 || h >= height) continue;
+        for (int kj = 0; kj < kernelW; ++kj) {
+          // The span's outputs whose tap column w = ow * strideW + w0 lies inside the row.
+          const int64_t w0 = (int64_t)kj * dilationW - padW;
+          const int64_t first = w0 >= 0 ? 0 : (-w0 + strideW - 1) / strideW;
+          const int64_t end = w0 >= width ? 0 : (width - w0 + strideW - 1) / strideW;
+          const int lo = (int)(first - ow0 < 0 ? 0 : (first - ow0 < len ? first - ow0 : len));
+          const int hi = (int)(end - ow0 < lo ? lo : (end - ow0 < len ? end - ow0 : len));
+          const float* xr = xp + h * width + w0 + ow0 * strideW;
+          const int64_t base = h * width + w0 + ow0 * strideW;
+          for (int k = lo; k < hi; ++k) {
+            const float v = xr[(int64_t)k * strideW];
+            const bool take = bestI[k] < 0 || v > best[k] || v != v;
+            best[k] = take ? v : best[k];
+            bestI[k] = take ? base + (int64_t)k * strideW : bestI[k];
+          }
+        }
+      }
+      for (int k = 0; k < len; ++k) {
+        y[row * outW + ow0 + k] = best[k];
+        indices[row * outW + ow0 + k] = bestI[k];
+      }
+    }
+  }
+#endif
 }
 
 // One item per input pixel: the windows that can hold pixel (h, w) are those with
@@ -287,15 +329,15 @@ PK_INLINE int pool_avg_divisor(int64_t oh, int64_t ow, int height, int width, in
   return (int)((h1 - h0) * (w1 - w0));
 }
 
-// One item per output value; the window never is empty (the output-size rule keeps every window
+// One item per output value (output rows of a plane); the window never is empty (the output-size rule keeps every window
 // start inside the input or its left padding, and padding is at most half the kernel).
 PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int height, int width, int outH,
                                   int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
                                   int padW, int countIncludePad, int divisorOverride) {
-  PK_FOR(i, n) {
-    int64_t ow = i % outW;
-    int64_t oh = (i / outW) % outH;
-    int64_t plane = i / ((int64_t)outW * outH);
+  PK_FOR_ROWS(row, ow, n / outW, outW) {
+    const int64_t i = row * outW + ow;
+    int64_t oh = row % outH;
+    int64_t plane = row / outH;
     const float* xp = x + plane * height * width;
     int64_t h0 = oh * strideH - padH;
     int64_t w0 = ow * strideW - padW;
@@ -312,15 +354,15 @@ PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int heigh
   }
 }
 
-// One item per input pixel: sums dy / divisor over the windows that cover it, i.e. the outputs
+// One item per input pixel (input rows of a plane): sums dy / divisor over the windows that cover it, i.e. the outputs
 // with oh * strideH - padH <= h < oh * strideH - padH + kernelH (likewise columns). Overwrites dx.
 PK_KERNEL void avg_pool2d_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
                                    int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
                                    int padW, int countIncludePad, int divisorOverride) {
-  PK_FOR(i, n) {
-    int64_t w = i % width;
-    int64_t h = (i / width) % height;
-    int64_t plane = i / ((int64_t)width * height);
+  PK_FOR_ROWS(row, w, n / width, width) {
+    const int64_t i = row * width + w;
+    int64_t h = row % height;
+    int64_t plane = row / height;
     const float* dyp = dy + plane * outH * outW;
     int64_t ohFirst = h + padH < kernelH ? 0 : (h + padH - kernelH) / strideH + 1;
     int64_t owFirst = w + padW < kernelW ? 0 : (w + padW - kernelW) / strideW + 1;

@@ -15,6 +15,10 @@
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
          i += (int64_t)blockDim.x * gridDim.x)
   #define PK_FOR_WORK(i, n, work) PK_FOR(i, n)
+  #define PK_FOR_ROWS(row, col, rows, cols) \
+    for (int64_t pk_c_ = (int64_t)(cols), pk_i_ = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; \
+         pk_i_ < (int64_t)(rows) * pk_c_; pk_i_ += (int64_t)blockDim.x * gridDim.x) \
+      for (int64_t row = pk_i_ / pk_c_, col = pk_i_ - row * pk_c_, pk_once_ = 1; pk_once_; pk_once_ = 0)
   PK_INLINE void pk_atomic_add(float* p, float v) { atomicAdd(p, v); }
 #else
   #include <math.h>
@@ -24,7 +28,7 @@
   #define PK_INLINE static inline
   #define __restrict__ __restrict
   // Below this many items a parallel region costs more than it saves.
-  #define PK_PAR_MIN 2048
+  #define PK_PAR_MIN 32768
   // PK_FOR does not nest (one parallel loop per kernel), so fixed helper names are safe.
   #define PK_FOR(i, n) \
     for (int64_t pk_n_ = (int64_t)(n), pk_once_ = 1; pk_once_; pk_once_ = 0) \
@@ -36,6 +40,14 @@
     for (int64_t pk_n_ = (int64_t)(n), pk_w_ = pk_n_ * (int64_t)(work), pk_once_ = 1; pk_once_; pk_once_ = 0) \
       _Pragma("omp parallel for schedule(static) if(pk_n_ > 1 && pk_w_ > PK_PAR_MIN)") \
       for (int64_t i = 0; i < pk_n_; ++i)
+  // Items laid out as rows x cols (an output row of a plane, say): GPU, one thread per item as
+  // PK_FOR; host, a row per iteration with its columns in an inner loop, so what a kernel decodes
+  // from `row` (divisions) is hoisted out of the column loop. `continue` skips one item on both.
+  #define PK_FOR_ROWS(row, col, rows, cols) \
+    for (int64_t pk_r_ = (int64_t)(rows), pk_c_ = (int64_t)(cols), pk_once_ = 1; pk_once_; pk_once_ = 0) \
+      _Pragma("omp parallel for schedule(static) if(pk_r_ > 1 && pk_r_ * pk_c_ > PK_PAR_MIN)") \
+      for (int64_t row = 0; row < pk_r_; ++row) \
+        for (int64_t col = 0; col < pk_c_; ++col)
   PK_INLINE void pk_atomic_add(float* p, float v) {
     #pragma omp atomic
     *p += v;
