@@ -92,8 +92,12 @@ PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict
   }
 }
 #else
-PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                                             float* __restrict__ count, int channels, int64_t planeSize) {
+// Host: the forward of the channel mean and max, alone (a == NULL) or behind the channel gate
+// (each channel first scaled by g(a) and written to y). Branch-free so it vectorises: NaNs are
+// only flagged in the channel loop and settled at the end.
+PK_INLINE void gates_channel_mean_max_host(int64_t n, const float* __restrict__ x, const float* __restrict__ a,
+                                           float* __restrict__ y, float* __restrict__ desc,
+                                           float* __restrict__ count, int channels, int64_t planeSize, int gate) {
   const int64_t tilesPerImage = (planeSize + GATES_TILE - 1) / GATES_TILE;
   const int64_t tiles = n / planeSize * tilesPerImage;
   #pragma omp parallel for schedule(static) if (n * channels > PK_PAR_MIN && tiles > 1)
@@ -101,30 +105,35 @@ PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict_
     const int64_t b = t / tilesPerImage;
     const int64_t p0 = (t - b * tilesPerImage) * GATES_TILE;
     const int len = (int)(planeSize - p0 < GATES_TILE ? planeSize - p0 : GATES_TILE);
-    const float* xb = x + b * channels * planeSize + p0;
     float sum[GATES_TILE];
     float best[GATES_TILE];
     int bestCount[GATES_TILE];
     int nan[GATES_TILE];
     for (int k = 0; k < len; ++k) { sum[k] = 0.0f; best[k] = -INFINITY; bestCount[k] = 0; nan[k] = 0; }
-    // Branch-free so it vectorises: NaNs are only flagged here and settled below.
     for (int c = 0; c < channels; ++c) {
-      const float* xc = xb + c * planeSize;
+      const float s = a != NULL ? gates_apply(a[b * channels + c], gate) : 1.0f;  // x * 1 is x, NaN included
+      const int64_t offset = (b * channels + c) * planeSize + p0;
       for (int k = 0; k < len; ++k) {
-        const float v = xc[k];
+        const float v = x[offset + k] * s;
+        if (y != NULL) y[offset + k] = v;
         sum[k] += v;
         nan[k] |= v != v;
         bestCount[k] = v > best[k] ? 1 : bestCount[k] + (v == best[k]);
         best[k] = v > best[k] ? v : best[k];
       }
     }
-    float* mean = y + 2 * b * planeSize + p0;
+    float* mean = desc + 2 * b * planeSize + p0;
     for (int k = 0; k < len; ++k) {
       mean[k] = sum[k] / (float)channels;
       mean[planeSize + k] = nan[k] ? NAN : best[k];
       count[b * planeSize + p0 + k] = nan[k] ? 0.0f : (float)bestCount[k];
     }
   }
+}
+
+PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
+                                             float* __restrict__ count, int channels, int64_t planeSize) {
+  gates_channel_mean_max_host(n, x, NULL, NULL, y, count, channels, planeSize, GATE_SIGMOID);
 }
 
 PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
@@ -180,37 +189,7 @@ PK_KERNEL void gate_channel_mean_max_fused_forward(int64_t n, const float* __res
                                                    const float* __restrict__ a, float* __restrict__ y,
                                                    float* __restrict__ desc, float* __restrict__ count,
                                                    int channels, int64_t planeSize, int gate) {
-  const int64_t tilesPerImage = (planeSize + GATES_TILE - 1) / GATES_TILE;
-  const int64_t tiles = n / planeSize * tilesPerImage;
-  #pragma omp parallel for schedule(static) if (n * channels > PK_PAR_MIN && tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t b = t / tilesPerImage;
-    const int64_t p0 = (t - b * tilesPerImage) * GATES_TILE;
-    const int len = (int)(planeSize - p0 < GATES_TILE ? planeSize - p0 : GATES_TILE);
-    float sum[GATES_TILE];
-    float best[GATES_TILE];
-    int bestCount[GATES_TILE];
-    int nan[GATES_TILE];
-    for (int k = 0; k < len; ++k) { sum[k] = 0.0f; best[k] = -INFINITY; bestCount[k] = 0; nan[k] = 0; }
-    for (int c = 0; c < channels; ++c) {
-      const float s = gates_apply(a[b * channels + c], gate);
-      const int64_t offset = (b * channels + c) * planeSize + p0;
-      for (int k = 0; k < len; ++k) {
-        const float v = x[offset + k] * s;
-        y[offset + k] = v;
-        sum[k] += v;
-        nan[k] |= v != v;
-        bestCount[k] = v > best[k] ? 1 : bestCount[k] + (v == best[k]);
-        best[k] = v > best[k] ? v : best[k];
-      }
-    }
-    float* mean = desc + 2 * b * planeSize + p0;
-    for (int k = 0; k < len; ++k) {
-      mean[k] = sum[k] / (float)channels;
-      mean[planeSize + k] = nan[k] ? NAN : best[k];
-      count[b * planeSize + p0 + k] = nan[k] ? 0.0f : (float)bestCount[k];
-    }
-  }
+  gates_channel_mean_max_host(n, x, a, y, desc, count, channels, planeSize, gate);
 }
 #endif
 
