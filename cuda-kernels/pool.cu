@@ -329,8 +329,9 @@ PK_INLINE int pool_avg_divisor(int64_t oh, int64_t ow, int height, int width, in
   return (int)((h1 - h0) * (w1 - w0));
 }
 
-// One item per output value (output rows of a plane); the window never is empty (the output-size rule keeps every window
-// start inside the input or its left padding, and padding is at most half the kernel).
+// One item per output value (PK_FOR_ROWS: output rows of a plane); the window never is empty (the
+// output-size rule keeps every window start inside the input or its left padding, and padding is
+// at most half the kernel).
 PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int height, int width, int outH,
                                   int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
                                   int padW, int countIncludePad, int divisorOverride) {
@@ -354,8 +355,9 @@ PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int heigh
   }
 }
 
-// One item per input pixel (input rows of a plane): sums dy / divisor over the windows that cover it, i.e. the outputs
-// with oh * strideH - padH <= h < oh * strideH - padH + kernelH (likewise columns). Overwrites dx.
+// One item per input pixel (PK_FOR_ROWS: input rows of a plane): sums dy / divisor over the
+// windows that cover it, i.e. the outputs with oh * strideH - padH <= h < oh * strideH - padH +
+// kernelH (likewise columns). Overwrites dx.
 PK_KERNEL void avg_pool2d_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
                                    int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
                                    int padW, int countIncludePad, int divisorOverride) {
