@@ -9,6 +9,7 @@ import io.plugkit.Device;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
 import io.plugkit.io.SafeTensors;
+import io.plugkit.nn.Cbam;
 import io.plugkit.ops.AttentionGates.Gate;
 import io.plugkit.testing.Fixtures;
 import io.plugkit.testing.TestDevices;
@@ -345,6 +346,13 @@ class AttentionGatesTest {
       assertArrayEquals(new int[] {0, 2, 2, 2}, AttentionGates.channelMeanMax(x).dims());
       assertArrayEquals(new int[] {0, 3, 2, 2}, AttentionGates.channelGate(x, Tensor.zeros(d, 0, 3, 1, 1), Gate.SIGMOID).dims());
       assertArrayEquals(new int[] {0, 3, 2, 2}, AttentionGates.spatialGate(x, Tensor.zeros(d, 0, 1, 2, 2), Gate.SIGMOID).dims());
+      assertArrayEquals(new int[] {0, 3, 1, 1}, AttentionGates.globalMeanMax(x).dims());
+      Tensor[] fused = AttentionGates.channelGateMeanMax(x, Tensor.zeros(d, 0, 3, 1, 1), Gate.SIGMOID);
+      assertArrayEquals(new int[] {0, 3, 2, 2}, fused[0].dims());
+      assertArrayEquals(new int[] {0, 2, 2, 2}, fused[1].dims());
+      Tensor xg = Tensor.zeros(d, 0, 3, 2, 2).requiresGrad(true);
+      Reductions.sum(new Cbam(3, Cbam.Options.DEFAULT, d).forward(xg)).backward();
+      assertArrayEquals(new int[] {0, 3, 2, 2}, xg.grad().dims(), "CBAM on an empty batch, forward and backward");
     }
   }
 
