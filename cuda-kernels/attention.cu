@@ -269,7 +269,7 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
 
 #else  // host: 4 rows per OpenMP item
 
-// Without trapping math GCC may turn the float comparisons of attention_exp and the max into
+// Without trapping math GCC may turn the float comparisons of pk_host_exp and the max into
 // selects and vectorise those loops (nothing here reads the floating-point exception flags); with
 // associative math it may reorder the float sums of the dot products and grouped axpys, as the
 // omp simd reductions already allow (NaN and infinity keep their IEEE behaviour).
@@ -369,25 +369,7 @@ PK_INLINE void attention_accumulate_tile(float* __restrict__ y, int64_t yStride,
   }
 }
 
-// e^x for the probabilities, branch-free so that loops over a tile vectorise (the host build has
-// no vector expf): Cephes' expf, e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 in
-// two parts), e^r by a degree-7 polynomial; within about 1 ulp of expf. Below -87 it returns 0
-// (e^-87 is 1.6e-38), above 88 +inf (the exponents here are at most ~0), and NaN stays NaN.
-PK_INLINE float attention_exp(float x) {
-  const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : (x == x ? x : 0.0f));
-  const float n = floorf(c * 1.44269504088896341f + 0.5f);
-  const float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  union { int32_t i; float f; } two = {((int32_t)n + 127) << 23};
-  const float y = p * two.f;
-  return x < -87.0f ? 0.0f : (x > 88.0f ? INFINITY : (x == x ? y : x));
-}
+#include "plugkit/host_exp.cuh"  // inside this optimize region: see the header
 
 // Items of n rows (`size` rows per batch) grouped by 4 within each batch.
 PK_INLINE int64_t attention_items(int64_t n, int size) { return n / size * ((size + ATTENTION_ROWS - 1) / ATTENTION_ROWS); }
@@ -430,13 +412,13 @@ PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const f
           tileMax = sr[j] > tileMax ? sr[j] : tileMax;
         }
         const float mNew = fmaxf(m[r], tileMax);
-        const float alpha = attention_exp(m[r] - mNew);
+        const float alpha = pk_host_exp(m[r] - mNew);
         float* orow = o + (int64_t)r * valueDim;
         for (int c = 0; c < valueDim; ++c) orow[c] *= alpha;
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < count; ++j) {
-          sr[j] = attention_exp(sr[j] - mNew);
+          sr[j] = pk_host_exp(sr[j] - mNew);
           sum += sr[j];
         }
         l[r] = l[r] * alpha + sum;
@@ -481,7 +463,7 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
         float* sr = s[r];
         float* dsr = ds[r];
         #pragma omp simd
-        for (int j = 0; j < count; ++j) sr[j] = attention_exp(scale * sr[j] - rowLse);
+        for (int j = 0; j < count; ++j) sr[j] = pk_host_exp(scale * sr[j] - rowLse);
         // dS * scale: the scale of dQ = scale * dS K folded in
         #pragma omp simd
         for (int j = 0; j < count; ++j) dsr[j] = sr[j] * (dsr[j] - rowDelta) * scale;
@@ -521,7 +503,7 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
         float* pr = p[r];
         float* dsr = ds[r];
         #pragma omp simd
-        for (int i = 0; i < count; ++i) pr[i] = attention_exp(scale * pr[i] - lse[r0 + i]);
+        for (int i = 0; i < count; ++i) pr[i] = pk_host_exp(scale * pr[i] - lse[r0 + i]);
         #pragma omp simd
         for (int i = 0; i < count; ++i) dsr[i] = pr[i] * (dsr[i] - delta[r0 + i]) * scale;  // scale of dK folded in
       }

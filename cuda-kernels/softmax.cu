@@ -8,36 +8,42 @@
 //   log_softmax: dx = g - exp(y) * sum(g)
 // Thread mapping: one item per row; with inner > 1 neighbouring items read neighbouring
 // addresses (coalesced on the GPU).
+#include "plugkit/host_exp.cuh"
 #include "plugkit/portable.cuh"
 
 #if !PK_GPU
 // Host, rows along the last dim (inner == 1): the max and the sum run in 8 independent lanes so
-// they vectorize, and softmax takes exp once per value (stored, then scaled).
+// they vectorize, with pk_host_exp (glibc's scalar expf is faster only where a loop cannot
+// vectorize, as in the strided rows below), and softmax takes exp once per value (stored, then
+// scaled).
 static void softmax_host_row(const float* __restrict__ xr, float* __restrict__ yr, int64_t dim, int log) {
-  float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  // The max skips NaNs as fmaxf does (a NaN still turns its row NaN through exp), written as a
+  // select: gcc calls libm's fmaxf per value instead of inlining it.
+  pk_f8 lanes = pk_f8{} - INFINITY;
   int64_t d = 0;
   for (; d + 8 <= dim; d += 8) {
-    for (int j = 0; j < 8; ++j) lanes[j] = fmaxf(lanes[j], xr[d + j]);
+    const pk_f8 v = pk_load8(xr + d);
+    lanes = v > lanes ? v : lanes;
   }
   float m = -INFINITY;
-  for (; d < dim; ++d) m = fmaxf(m, xr[d]);
-  for (int j = 0; j < 8; ++j) m = fmaxf(m, lanes[j]);
+  for (; d < dim; ++d) m = xr[d] > m ? xr[d] : m;
+  for (int j = 0; j < 8; ++j) m = lanes[j] > m ? lanes[j] : m;
   float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   float s = 0.0f;
   if (log) {
     for (d = 0; d + 8 <= dim; d += 8) {
-      for (int j = 0; j < 8; ++j) sums[j] += expf(xr[d + j] - m);
+      for (int j = 0; j < 8; ++j) sums[j] += pk_host_exp(xr[d + j] - m);
     }
-    for (; d < dim; ++d) s += expf(xr[d] - m);
+    for (; d < dim; ++d) s += pk_host_exp(xr[d] - m);
   } else {
     for (d = 0; d + 8 <= dim; d += 8) {
       for (int j = 0; j < 8; ++j) {
-        yr[d + j] = expf(xr[d + j] - m);
+        yr[d + j] = pk_host_exp(xr[d + j] - m);
         sums[j] += yr[d + j];
       }
     }
     for (; d < dim; ++d) {
-      yr[d] = expf(xr[d] - m);
+      yr[d] = pk_host_exp(xr[d] - m);
       s += yr[d];
     }
   }
@@ -66,7 +72,7 @@ PK_KERNEL void softmax_forward(int64_t n, const float* __restrict__ x, float* __
     const float* xr = x + base;
     float* yr = y + base;
     float m = -INFINITY;
-    for (int64_t d = 0; d < dim; ++d) m = fmaxf(m, xr[d * inner]);
+    for (int64_t d = 0; d < dim; ++d) m = xr[d * inner] > m ? xr[d * inner] : m;  // fmaxf without the libm call
     float s = 0.0f;
     for (int64_t d = 0; d < dim; ++d) s += expf(xr[d * inner] - m);
     if (log) {

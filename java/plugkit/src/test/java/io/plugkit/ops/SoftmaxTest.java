@@ -23,6 +23,43 @@ class SoftmaxTest {
   private static final double RTOL = 1e-5;
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void nanAndInfinityFollowPyTorch(Device d) {
+    TestDevices.assumeUsable(d);
+    float nan = Float.NaN, inf = Float.POSITIVE_INFINITY;
+    // Rows of 11 along the last dim: 8 values in vector lanes, 3 in the tail. PyTorch: a NaN or a
+    // +inf anywhere, or a row of -inf only, gives a NaN row; a -inf entry alone is a masked 0.
+    float[][] rows = new float[5][11];
+    for (float[] r : rows) for (int j = 0; j < 11; j++) r[j] = (j % 5) * 0.5f - 1f;
+    rows[0][9] = nan;
+    rows[1][2] = nan;
+    Arrays.fill(rows[2], -inf);
+    rows[3][10] = inf;
+    rows[4][0] = -inf;
+    rows[4][9] = -inf;
+    float[] flat = new float[55];
+    for (int r = 0; r < 5; r++) System.arraycopy(rows[r], 0, flat, r * 11, 11);
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.of(d, flat, 5, 11);
+      float[] y = Softmax.softmax(x, 1).toArray();
+      float[] logY = Softmax.logSoftmax(x, 1).toArray();
+      for (int r = 0; r < 4; r++) {
+        for (int j = 0; j < 11; j++) {
+          assertEquals(Float.NaN, y[r * 11 + j], "softmax row " + r + " col " + j);
+          assertEquals(Float.NaN, logY[r * 11 + j], "log_softmax row " + r + " col " + j);
+        }
+      }
+      double sum = 0;
+      for (int j = 0; j < 11; j++) if (j != 0 && j != 9) sum += Math.exp(rows[4][j]);
+      for (int j = 0; j < 11; j++) {
+        boolean masked = j == 0 || j == 9;
+        assertEquals(masked ? 0 : Math.exp(rows[4][j]) / sum, y[44 + j], 1e-6, "masked row, col " + j);
+        if (masked) assertEquals(-inf, logY[44 + j], "log_softmax of a masked entry");
+        else assertEquals(rows[4][j] - Math.log(sum), logY[44 + j], 1e-6, "masked row log, col " + j);
+      }
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void matchPyTorchFixtures(Device d) {
     TestDevices.assumeUsable(d);
     for (String op : new String[] {"softmax", "log_softmax"}) {
