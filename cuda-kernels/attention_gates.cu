@@ -59,23 +59,30 @@ PK_INLINE float gates_max_share(float v, float best, float dMax, float count) {
 #define GATES_TILE 1024
 #define GATES_LANES 8  // also the width of pk_f8
 
+// The forward of the channel mean and max into desc and count, alone (a == NULL) or behind the
+// channel gate (each channel first scaled by g(a) and written to y); see the kernels below.
 #if PK_GPU
-PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                                             float* __restrict__ count, int channels, int64_t planeSize) {
+PK_INLINE void gates_channel_mean_max(int64_t n, const float* __restrict__ x, const float* __restrict__ a,
+                                      float* __restrict__ y, float* __restrict__ desc, float* __restrict__ count,
+                                      int channels, int64_t planeSize, int gate) {
   PK_FOR(i, n) {
     int64_t b = i / planeSize;
     int64_t p = i - b * planeSize;
-    const float* xp = x + b * channels * planeSize + p;
+    const int64_t offset = b * channels * planeSize + p;
     float sum = 0.0f;
     float best = -INFINITY;
     int64_t bestCount = 0;
     for (int c = 0; c < channels; ++c) {
-      float v = xp[c * planeSize];
+      float v = x[offset + c * planeSize];
+      if (a != NULL) {
+        v *= gates_apply(a[b * channels + c], gate);
+        y[offset + c * planeSize] = v;
+      }
       sum += v;
       gates_max_merge(v, 1, &best, &bestCount);
     }
-    y[(2 * b) * planeSize + p] = sum / (float)channels;
-    y[(2 * b + 1) * planeSize + p] = best;
+    desc[(2 * b) * planeSize + p] = sum / (float)channels;
+    desc[(2 * b + 1) * planeSize + p] = best;
     count[i] = (float)bestCount;
   }
 }
@@ -92,10 +99,8 @@ PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict
   }
 }
 #else
-// Host: the forward of the channel mean and max, alone (a == NULL) or behind the channel gate
-// (each channel first scaled by g(a) and written to y). Branch-free so it vectorises: NaNs are
-// only flagged in the channel loop and settled at the end.
-PK_INLINE void gates_channel_mean_max_host(int64_t n, const float* __restrict__ x, const float* __restrict__ a,
+// Host: branch-free so it vectorises: NaNs are only flagged in the channel loop and settled at the end.
+PK_INLINE void gates_channel_mean_max(int64_t n, const float* __restrict__ x, const float* __restrict__ a,
                                            float* __restrict__ y, float* __restrict__ desc,
                                            float* __restrict__ count, int channels, int64_t planeSize, int gate) {
   const int64_t tilesPerImage = (planeSize + GATES_TILE - 1) / GATES_TILE;
@@ -131,11 +136,6 @@ PK_INLINE void gates_channel_mean_max_host(int64_t n, const float* __restrict__ 
   }
 }
 
-PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                                             float* __restrict__ count, int channels, int64_t planeSize) {
-  gates_channel_mean_max_host(n, x, NULL, NULL, y, count, channels, planeSize, GATE_SIGMOID);
-}
-
 PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ y,
                                               const float* __restrict__ count, const float* __restrict__ dy,
                                               float* __restrict__ dx, int channels, int64_t planeSize) {
@@ -156,42 +156,21 @@ PK_KERNEL void gate_channel_mean_max_backward(int64_t n, const float* __restrict
 }
 #endif
 
+PK_KERNEL void gate_channel_mean_max_forward(int64_t n, const float* __restrict__ x, float* __restrict__ y,
+                                             float* __restrict__ count, int channels, int64_t planeSize) {
+  gates_channel_mean_max(n, x, NULL, NULL, y, count, channels, planeSize, GATE_SIGMOID);
+}
+
 // ---- channel gate fused with the channel mean and max (CBAM's two halves joined) --------------
 // y = x * g(a) (a [N, C]) and, in the same pass, y's channel mean and max per pixel as
 // gate_channel_mean_max_forward computes them from y: desc [N, 2, H, W], count [N, H, W]. One read
-// of x instead of two. n = N * H * W items (one per (n, pixel)); the thread mapping is
-// gate_channel_mean_max_forward's, the gate evaluated per (n, c) (once per tile row on the host).
-#if PK_GPU
+// of x instead of two; same thread mapping, the gate evaluated per (n, c).
 PK_KERNEL void gate_channel_mean_max_fused_forward(int64_t n, const float* __restrict__ x,
                                                    const float* __restrict__ a, float* __restrict__ y,
                                                    float* __restrict__ desc, float* __restrict__ count,
                                                    int channels, int64_t planeSize, int gate) {
-  PK_FOR(i, n) {
-    int64_t b = i / planeSize;
-    int64_t p = i - b * planeSize;
-    const int64_t offset = b * channels * planeSize + p;
-    float sum = 0.0f;
-    float best = -INFINITY;
-    int64_t bestCount = 0;
-    for (int c = 0; c < channels; ++c) {
-      const float v = x[offset + c * planeSize] * gates_apply(a[b * channels + c], gate);
-      y[offset + c * planeSize] = v;
-      sum += v;
-      gates_max_merge(v, 1, &best, &bestCount);
-    }
-    desc[(2 * b) * planeSize + p] = sum / (float)channels;
-    desc[(2 * b + 1) * planeSize + p] = best;
-    count[i] = (float)bestCount;
-  }
+  gates_channel_mean_max(n, x, a, y, desc, count, channels, planeSize, gate);
 }
-#else
-PK_KERNEL void gate_channel_mean_max_fused_forward(int64_t n, const float* __restrict__ x,
-                                                   const float* __restrict__ a, float* __restrict__ y,
-                                                   float* __restrict__ desc, float* __restrict__ count,
-                                                   int channels, int64_t planeSize, int gate) {
-  gates_channel_mean_max_host(n, x, a, y, desc, count, channels, planeSize, gate);
-}
-#endif
 
 // ---- global mean and max of each plane (SE's and CBAM's squeeze) -------------------------------
 // x.mean((2, 3)) and x.amax((2, 3)) in one read of x: n = N * C planes; y [2, n] (y[p] the mean of

@@ -5,17 +5,6 @@
 // Input x: [C, H, W] of one image; col: [C*kh*kw, outH*outW] (row = (c, ki, kj), column = (oh, ow)).
 #include "plugkit/portable.cuh"
 
-#if !PK_GPU
-// The outputs [lo, hi) whose input column w0 + ow * stride lies inside [0, width) (lo == hi: none).
-PK_INLINE void conv_inside_range(int64_t w0, int stride, int width, int outW, int* lo, int* hi) {
-  const int64_t first = w0 >= 0 ? 0 : (-w0 + stride - 1) / stride;
-  const int64_t end = w0 >= width ? 0 : (width - w0 + stride - 1) / stride;
-  *lo = (int)(first < outW ? first : outW);
-  *hi = (int)(end < outW ? end : outW);
-  if (*hi < *lo) *hi = *lo;
-}
-#endif
-
 // n = channels*kernelH*kernelW*outH col row segments (row, oh) of outW values. GPU: one item per
 // segment, so the index decoding (64-bit divisions, the main cost of a per-element mapping) happens
 // once per segment and the writes are contiguous. Samples in the padding read zero.
@@ -52,7 +41,7 @@ PK_KERNEL void im2col(int64_t n, const float* x, float* col, int channels, int h
     const int64_t c = row / ((int64_t)kernelW * kernelH);
     const int64_t w0 = (int64_t)kj * dilationW - padW;
     int lo, hi;
-    conv_inside_range(w0, strideW, width, outW, &lo, &hi);
+    pk_inside_range(w0, strideW, width, outW, &lo, &hi);
     for (int oh = 0; oh < outH; ++oh) {
       const int64_t h = (int64_t)oh * strideH - padH + (int64_t)ki * dilationH;
       float* dst = col + (row * outH + oh) * outW;
@@ -98,7 +87,7 @@ PK_KERNEL void col2im(int64_t n, const float* col, float* dx, int channels, int 
         }
 #else
         int lo, hi;
-        conv_inside_range(w0, strideW, width, outW, &lo, &hi);
+        pk_inside_range(w0, strideW, width, outW, &lo, &hi);
         if (strideW == 1) {
           for (int ow = lo; ow < hi; ++ow) dst[w0 + ow] += src[ow];
         } else {

@@ -231,16 +231,13 @@ PK_KERNEL void max_pool2d_forward(int64_t n, const float* x, float* y, int64_t* 
         const int64_t h = oh * strideH - padH + (int64_t)ki * dilationH;
         if (h < 0 || h >= height) continue;
         for (int kj = 0; kj < kernelW; ++kj) {
-          // The span's outputs whose tap column w = ow * strideW + w0 lies inside the row.
-          const int64_t w0 = (int64_t)kj * dilationW - padW;
-          const int64_t first = w0 >= 0 ? 0 : (-w0 + strideW - 1) / strideW;
-          const int64_t end = w0 >= width ? 0 : (width - w0 + strideW - 1) / strideW;
-          const int lo = (int)(first - ow0 < 0 ? 0 : (first - ow0 < len ? first - ow0 : len));
-          const int hi = (int)(end - ow0 < lo ? lo : (end - ow0 < len ? end - ow0 : len));
-          const float* xr = xp + h * width + w0 + ow0 * strideW;
-          const int64_t base = h * width + w0 + ow0 * strideW;
+          // Span output k taps column w0 + k * strideW; [lo, hi) lie inside the row.
+          const int64_t w0 = ow0 * strideW + (int64_t)kj * dilationW - padW;
+          int lo, hi;
+          pk_inside_range(w0, strideW, width, len, &lo, &hi);
+          const int64_t base = h * width + w0;
           for (int k = lo; k < hi; ++k) {
-            const float v = xr[(int64_t)k * strideW];
+            const float v = xp[base + (int64_t)k * strideW];
             const bool take = bestI[k] < 0 || v > best[k] || v != v;
             best[k] = take ? v : best[k];
             bestI[k] = take ? base + (int64_t)k * strideW : bestI[k];

@@ -63,6 +63,15 @@
     return v;
   }
   PK_INLINE void pk_store8(float* p, pk_f8 v) { memcpy(p, &v, sizeof(v)); }
+  // The outputs [lo, hi) of a row of outW whose input column w0 + ow * stride lies inside
+  // [0, width) (lo == hi: none), so a host loop over them needs no bounds test per value.
+  PK_INLINE void pk_inside_range(int64_t w0, int stride, int width, int outW, int* lo, int* hi) {
+    const int64_t first = w0 >= 0 ? 0 : (-w0 + stride - 1) / stride;
+    const int64_t end = w0 >= width ? 0 : (width - w0 + stride - 1) / stride;
+    *lo = (int)(first < outW ? first : outW);
+    *hi = (int)(end < outW ? end : outW);
+    if (*hi < *lo) *hi = *lo;
+  }
 #endif
 
 #if PK_GPU
