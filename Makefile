@@ -29,7 +29,7 @@ NVCC := $(shell command -v nvcc 2>/dev/null)
 
 BENCH_CP := java/plugkit-bench/target/classes:java/plugkit-bench/target/lib/*
 
-.PHONY: all native fatbin java test demo bench doctor gpu-bundle fixtures clean
+.PHONY: all native fatbin emulated-cuda java test demo bench doctor gpu-bundle fixtures clean
 
 all: native fatbin java
 
@@ -63,10 +63,40 @@ $(NATIVE)/plugkit.fatbin: build/all_kernels.cu $(KERNELS) $(HEADERS)
 	@mkdir -p $(NATIVE)
 	nvcc -fatbin -O3 -std=c++17 -Icuda-kernels/include $(NVCC_ARCH) build/all_kernels.cu -o $@
 
+# The emulated CUDA device (tests only): the kernels' GPU branches compiled by g++ against
+# native/emulated-cuda/emulated_cuda.cuh, behind stand-in libcuda, cuBLAS and cuDNN libraries.
+# Maven's tests find them through PLUGKIT_CUDA_LIBS (see the root pom.xml).
+EMU := build/emulated-cuda
+EMU_SRC := native/emulated-cuda
+EMU_FLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wno-sign-compare -I$(EMU_SRC)
+EMU_HEADERS := $(wildcard $(EMU_SRC)/*.h $(EMU_SRC)/*.cuh)
+
+emulated-cuda: $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13 $(EMU)/libcudnn.so.9
+
+$(EMU)/kernel_list.inc: $(KERNELS)
+	@mkdir -p $(EMU)
+	@grep -ho 'PK_KERNEL void [a-z0-9_]*' $(KERNELS) | awk '{print "PKEMU_KERNEL(" $$3 ")"}' > $@
+
+$(EMU)/kernels.o: $(EMU_SRC)/kernels.cpp build/all_kernels.cu $(EMU)/kernel_list.inc $(KERNELS) $(HEADERS) $(EMU_HEADERS)
+	g++ $(EMU_FLAGS) -DPK_EMULATED_CUDA -Icuda-kernels/include -Ibuild -I$(EMU) -c $< -o $@
+
+$(EMU)/%.o: $(EMU_SRC)/%.cpp $(EMU_HEADERS)
+	@mkdir -p $(EMU)
+	g++ $(EMU_FLAGS) -fopenmp -c $< -o $@
+
+$(EMU)/libcuda.so.1: $(EMU)/kernels.o $(EMU)/blocks.o $(EMU)/device.o
+	g++ -shared -fopenmp -Wl,-soname,libcuda.so.1 -o $@ $^
+
+$(EMU)/libcublas.so.13: $(EMU)/cublas.o $(EMU)/libcuda.so.1
+	g++ -shared -Wl,-soname,libcublas.so.13 -Wl,-rpath,'$$ORIGIN' -o $@ $^
+
+$(EMU)/libcudnn.so.9: $(EMU)/cudnn.o $(EMU)/libcuda.so.1
+	g++ -shared -Wl,-soname,libcudnn.so.9 -Wl,-rpath,'$$ORIGIN' -o $@ $^
+
 java: native fatbin
 	$(MVN) -DskipTests install
 
-test: native fatbin
+test: native fatbin emulated-cuda
 	$(MVN_TEST) install
 
 demo: java

@@ -1,12 +1,17 @@
 // One source, two targets. Every kernel file includes this header and is compiled twice:
 //   nvcc -> plugkit.fatbin   (PK_KERNEL = extern "C" __global__, PK_FOR = grid-stride loop)
 //   g++  -> libplugkit_host  (PK_KERNEL = exported extern "C" function, PK_FOR = OpenMP loop)
+// and, for tests, a third time: g++ with PK_EMULATED_CUDA -> the emulated CUDA device, the GPU
+// branches against native/emulated-cuda/emulated_cuda.cuh.
 // Every kernel's first parameter is `int64_t n`, the number of work items; the Java launcher
 // passes it on both targets so the signatures are identical.
 #pragma once
 #include <stdint.h>
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(PK_EMULATED_CUDA)
+  #ifndef __CUDACC__
+    #include "emulated_cuda.cuh"
+  #endif
   #define PK_GPU 1
   #define PK_KERNEL extern "C" __global__
   #define PK_INLINE __device__ __forceinline__
