@@ -56,8 +56,12 @@ class NonLocal2dTest {
           // rounding; the parameter gradients sum over every position.
           assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 1e-4, 1e-3, what + " grad x");
           for (var e : block.namedParameters().entrySet()) {
-            assertClose(fx.get("grad." + e.getKey()).toFloats(), e.getValue().grad().toArray(), 1e-4, 1e-3,
-                what + " grad " + e.getKey());
+            // W.0.bias feeds a training-mode batch norm, which removes any constant shift: its exact
+            // gradient is 0, and what PyTorch (6e-5) and we get is rounding noise of a sum over every
+            // position, in float on the GPU (one block reduction) and in double on the host.
+            boolean zeroByBatchNorm = e.getKey().equals("W.0.bias") && weights.metadata().get("bn_layer").equals("1");
+            assertClose(fx.get("grad." + e.getKey()).toFloats(), e.getValue().grad().toArray(),
+                zeroByBatchNorm ? 5e-4 : 1e-4, 1e-3, what + " grad " + e.getKey());
           }
         }
       }
