@@ -102,7 +102,10 @@ public final class SkipSummaryListener implements TestExecutionListener {
   }
 
   private String deviceLine() {
-    if (!Drivers.cudaUsable()) return "CUDA cases skipped: " + Drivers.cudaProblem();
+    if (!Drivers.cudaUsable()) {
+      return (TestDevices.cudaRequired() ? "CUDA cases failed (PLUGKIT_DEVICE=cuda): " : "CUDA cases skipped: ")
+          + Drivers.cudaProblem();
+    }
     String device;
     try {
       device = Drivers.of(Device.cuda(0)).describe();
