@@ -23,8 +23,9 @@ tmp=$(mktemp -d)
 mv "$tmp/openblas-slim.jar" "$out/lib/"
 rm -rf "$tmp"
 
-# jdk.zipfs: JUnit and the kernel-signature test read classes inside jars.
-"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported,jdk.zipfs \
+# jdk.zipfs: JUnit and the kernel-signature test read classes inside jars; java.xml: the console
+# launcher writes its JUnit XML reports with StAX (without it, it dies before running any test).
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$out/runtime"
 # libjvm's symbol tables are 5 MiB of the budget and nothing at run time reads them.
 strip --strip-unneeded "$out/runtime/lib/server/libjvm.so"

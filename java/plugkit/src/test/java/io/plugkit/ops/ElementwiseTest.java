@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.plugkit.Device;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
-import io.plugkit.driver.Drivers;
 import io.plugkit.io.SafeTensors;
 import io.plugkit.ops.Ref.Arr;
 import io.plugkit.testing.Fixtures;
@@ -16,7 +15,6 @@ import io.plugkit.testing.TestDevices;
 import java.util.function.BinaryOperator;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.UnaryOperator;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -193,7 +191,7 @@ class ElementwiseTest {
 
   @Test
   void rejectsOperandsOnDifferentDevices() {
-    Assumptions.assumeTrue(Drivers.cudaUsable(), () -> "CUDA skipped: " + Drivers.cudaProblem());
+    TestDevices.assumeUsable(Device.cuda(0));
     try (Scope s = Scope.open()) {
       Tensor a = Tensor.zeros(Device.cpu(), 3);
       Tensor b = Tensor.zeros(Device.cuda(0), 3);

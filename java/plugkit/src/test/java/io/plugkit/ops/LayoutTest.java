@@ -8,13 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.plugkit.Device;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
-import io.plugkit.driver.Drivers;
 import io.plugkit.io.SafeTensors;
 import io.plugkit.ops.Ref.Arr;
 import io.plugkit.testing.Fixtures;
 import io.plugkit.testing.TestDevices;
 import java.util.Arrays;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -224,7 +222,7 @@ class LayoutTest {
 
   @Test
   void concatRejectsMixedDevices() {
-    Assumptions.assumeTrue(Drivers.cudaUsable(), () -> "CUDA skipped: " + Drivers.cudaProblem());
+    TestDevices.assumeUsable(Device.cuda(0));
     try (Scope s = Scope.open()) {
       assertMessage(() -> Layout.concat(0, Tensor.zeros(Device.cpu(), 2), Tensor.zeros(Device.cuda(0), 2)),
           "tensors[1]: expected device cpu");
