@@ -73,11 +73,12 @@ EMU_HEADERS := $(wildcard $(EMU_SRC)/*.h $(EMU_SRC)/*.cuh)
 
 emulated-cuda: $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13 $(EMU)/libcudnn.so.9
 
-$(EMU)/kernel_list.inc: $(KERNELS)
+$(EMU)/kernel_list.inc: $(KERNELS) $(EMU_SRC)/planted_faults.cu
 	@mkdir -p $(EMU)
-	@grep -ho 'PK_KERNEL void [a-z0-9_]*' $(KERNELS) | awk '{print "PKEMU_KERNEL(" $$3 ")"}' > $@
+	@grep -ho 'PK_KERNEL void [a-z0-9_]*' $^ | awk '{print "PKEMU_KERNEL(" $$3 ")"}' > $@
 
-$(EMU)/kernels.o: $(EMU_SRC)/kernels.cpp build/all_kernels.cu $(EMU)/kernel_list.inc $(KERNELS) $(HEADERS) $(EMU_HEADERS)
+$(EMU)/kernels.o: $(EMU_SRC)/kernels.cpp build/all_kernels.cu $(EMU)/kernel_list.inc $(KERNELS) $(HEADERS) $(EMU_HEADERS) \
+                  $(EMU_SRC)/planted_faults.cu
 	g++ $(EMU_FLAGS) -DPK_EMULATED_CUDA -Icuda-kernels/include -Ibuild -I$(EMU) -c $< -o $@
 
 $(EMU)/%.o: $(EMU_SRC)/%.cpp $(EMU_HEADERS)

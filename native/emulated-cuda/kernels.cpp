@@ -11,8 +11,10 @@
 
 #include "emulator.h"
 
-// The kernel sources, as one translation unit (the Makefile writes the list, as for nvcc).
+// The kernel sources, as one translation unit (the Makefile writes the list, as for nvcc), and
+// the test kernels with planted faults.
 #include "all_kernels.cu"
+#include "planted_faults.cu"
 
 namespace pkemu {
 namespace {
