@@ -21,11 +21,16 @@ HOST_OBJS := $(patsubst cuda-kernels/%.cu,build/obj/%.o,$(KERNELS)) $(patsubst n
 
 # x86-64-v3 (AVX2, FMA): every machine we target has it; the library is shipped in the jar.
 CXXFLAGS := -O3 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -fopenmp -fPIC -Wall -Icuda-kernels/include
-# SASS for Ampere, Ada, Hopper, plus PTX for anything newer (JIT by the driver).
-NVCC_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
-             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+# SASS for Ampere (sm_80's also runs on sm_86 and Ada's sm_89: same major version), Hopper and,
+# where this nvcc knows them, Blackwell (sm_100 data centre, sm_120 workstation), plus PTX for
+# anything newer (JIT by the driver). Separate sm_86/sm_89 SASS would push the GPU bundle past
+# its 60 MiB budget for scheduling tweaks only.
+NVCC_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVCC := $(shell command -v nvcc 2>/dev/null)
+comma := ,
+NVCC_CODES := $(if $(NVCC),$(shell nvcc --list-gpu-code 2>/dev/null))
+NVCC_ARCH += $(foreach a,100 120,$(if $(filter sm_$(a),$(NVCC_CODES)),-gencode arch=compute_$(a)$(comma)code=sm_$(a)))
 
 BENCH_CP := java/plugkit-bench/target/classes:java/plugkit-bench/target/lib/*
 
