@@ -11,6 +11,8 @@ export JAVA_HOME := $(JDK)
 JAVA := $(JDK)/bin/java --enable-native-access=ALL-UNNAMED
 MVN := mvn -B -q -Dstyle.color=never
 MVN_TEST := mvn -B --no-transfer-progress -Dstyle.color=never
+# Extra Maven flags for `make test`, e.g. MVN_FLAGS=-Dplugkit.cuda.libs= to test a real GPU.
+MVN_FLAGS ?=
 export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
 
 NATIVE := build/native/linux-x86_64
@@ -103,7 +105,7 @@ java: native fatbin
 	$(MVN) -DskipTests install
 
 test: native fatbin emulated-cuda
-	$(MVN_TEST) install
+	$(MVN_TEST) $(MVN_FLAGS) install
 
 demo: java
 	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main demo
