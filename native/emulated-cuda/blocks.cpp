@@ -200,9 +200,13 @@ std::string run_block(Block& b) {
   if (b.fibers.size() < b.threads) b.fibers.resize(b.threads, Fiber{});
   for (unsigned t = 0; t < b.threads; ++t) start_fiber(b.fibers[t], &b);
   const uint3 d = blockDim_;
+  // Odd blocks run their threads last to first: a read of shared memory that another thread
+  // writes in the same phase (a missing barrier) then sees different data in different blocks.
+  const bool reverse = (blockIdx_.x + blockIdx_.y + blockIdx_.z) % 2 == 1;
   for (;;) {
     bool ran = false;
-    for (unsigned t = 0; t < b.threads; ++t) {
+    for (unsigned i = 0; i < b.threads; ++i) {
+      const unsigned t = reverse ? b.threads - 1 - i : i;
       if (b.fibers[t].state != RUNNABLE) continue;
       b.current = t;
       threadIdx_ = uint3{t % d.x, t / d.x % d.y, t / (d.x * d.y)};
