@@ -1,6 +1,7 @@
 // Fake libcudnn.so.9: the legacy convolution API on host memory, naive loops; two algorithms,
 // the first needing too much workspace so that the driver must skip it. A forward convolution
-// with 3 groups fails with a last-error text, to exercise error reporting.
+// with 3 groups fails with a last-error text, to exercise error reporting. FAKE_CUDNN_CUDART sets
+// cudnnGetCudartVersion (default 13000).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@ static char last_error[128];
 typedef struct { int ph, pw, sh, sw, dh, dw, groups, math; } Conv;
 typedef struct { int algo, status; float time; size_t memory; int determinism, mathType, reserved[3]; } Perf;
 size_t cudnnGetVersion(void) { return 91002; }
+size_t cudnnGetCudartVersion(void) { const char* e = getenv("FAKE_CUDNN_CUDART"); return e ? (size_t)atol(e) : 13000; }
 const char* cudnnGetErrorString(int s) { return "CUDNN_STATUS_FAKE"; }
 int cudnnCreate(void** h) { *h = malloc(1); return 0; }
 int cudnnSetStream(void* h, void* s) { return 0; }
