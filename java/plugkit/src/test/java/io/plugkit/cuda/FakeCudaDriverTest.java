@@ -45,5 +45,9 @@ class FakeCudaDriverTest {
     // Streams stay bounded: main, two platform threads, at most 16 lanes for 300 virtual threads.
     long streams = out.lines().filter(l -> l.contains("cuStreamCreate")).count();
     assertTrue(streams <= 19, streams + " streams created");
+    // cuDNN fallback: algo 2 (ranked first) fails on the 1x1 kernel, algo 0 runs; the second call starts with algo 0.
+    List<String> oneByOne = out.lines().filter(l -> l.startsWith("[fakecudnn] ") && l.endsWith("kernel=1x1"))
+        .map(l -> l.substring("[fakecudnn] ".length(), l.indexOf(' ', "[fakecudnn] ".length()))).toList();
+    assertEquals(List.of("algo=2", "algo=0", "algo=0"), oneByOne, out);
   }
 }
