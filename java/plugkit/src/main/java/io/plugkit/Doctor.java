@@ -5,6 +5,7 @@ import io.plugkit.cuda.Cublas;
 import io.plugkit.cuda.CudaLibrary;
 import io.plugkit.cuda.Cudnn;
 import io.plugkit.cuda.LibraryLocator;
+import io.plugkit.cuda.Nvrtc;
 import io.plugkit.driver.Drivers;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -18,16 +19,27 @@ import java.util.Map;
  */
 public final class Doctor {
   private static final List<String> VARIABLES = List.of("PLUGKIT_DEVICE", "PLUGKIT_THREADS", "PLUGKIT_OPENBLAS",
-      LibraryLocator.LIBS_VARIABLE, "PLUGKIT_CUDA_TF32", "PLUGKIT_CUDA_POOL_KEEP_MB", "PLUGKIT_CUDNN_WORKSPACE_MB",
-      "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX");
-  private static final Map<String, List<String>> LIBRARIES = new LinkedHashMap<>();
+      LibraryLocator.LIBS_VARIABLE, "PLUGKIT_KERNEL_CACHE", "PLUGKIT_CUDA_TF32", "PLUGKIT_CUDA_POOL_KEEP_MB",
+      "PLUGKIT_CUDNN_WORKSPACE_MB",      "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX");
 
-  static {
-    LIBRARIES.put("libcuda", CudaLibrary.SONAMES);
-    LIBRARIES.put("cuBLAS", Cublas.SONAMES);
-    LIBRARIES.put("cuBLASLt", Cublas.LT_SONAMES);
-    LIBRARIES.put("cuDNN", Cudnn.SONAMES);
-    LIBRARIES.put("NVRTC", Cudnn.NVRTC_SONAMES);
+  /** The libraries plugkit may load, by soname: for cuBLAS and NVRTC, those of the CUDA majors this driver runs. */
+  private static Map<String, List<String>> libraries(int driverVersion) {
+    Map<String, List<String>> libraries = new LinkedHashMap<>();
+    libraries.put("libcuda", CudaLibrary.SONAMES);
+    libraries.put("cuBLAS", Cublas.sonames(driverVersion));
+    libraries.put("cuBLASLt", Cublas.ltSonames(driverVersion));
+    libraries.put("cuDNN", Cudnn.SONAMES);
+    libraries.put("NVRTC", Nvrtc.sonames(driverVersion));
+    return libraries;
+  }
+
+  /** cuDriverGetVersion, or 0 where libcuda does not load. */
+  private static int driverVersion() {
+    try {
+      return CudaLibrary.instance().driverVersion();
+    } catch (RuntimeException | LinkageError e) {
+      return 0;
+    }
   }
 
   private Doctor() {}
@@ -72,8 +84,10 @@ public final class Doctor {
     }
 
     LibraryLocator locator = LibraryLocator.system();
-    sb.append("CUDA library files found (besides whatever the system loader resolves by soname):\n");
-    for (Map.Entry<String, List<String>> lib : LIBRARIES.entrySet()) {
+    int driverVersion = driverVersion();
+    sb.append("CUDA library files found (besides whatever the system loader resolves by soname)")
+        .append(driverVersion > 0 ? ", of the CUDA majors the driver runs" : "").append(":\n");
+    for (Map.Entry<String, List<String>> lib : libraries(driverVersion).entrySet()) {
       List<Path> files = locator.files(lib.getValue());
       sb.append("  ").append(lib.getKey()).append(": ").append(files.isEmpty() ? "no file in the searched folders" : files.toString())
           .append('\n');

@@ -16,14 +16,11 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Every FFM downcall into cuBLAS (v2 API, libcublas.so.13 or .12), bound by symbol: no header
+ * Every FFM downcall into cuBLAS (v2 API, of a CUDA major the driver runs), bound by symbol: no header
  * is needed at build time. libcublasLt from the same folder is loaded first so that libcublas's
  * dependency resolves even where the folder is not on the loader path (Python wheels).
  */
 public final class Cublas {
-  /** Sonames, best first. */
-  public static final List<String> SONAMES = List.of("libcublas.so.13", "libcublas.so.12");
-  public static final List<String> LT_SONAMES = List.of("libcublasLt.so.13", "libcublasLt.so.12");
   /** cublasOperation_t. */
   static final int OP_N = 0;
   static final int OP_T = 1;
@@ -57,16 +54,33 @@ public final class Cublas {
         .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(ADDRESS, JAVA_INT))).orElse(null);
   }
 
-  /** Loads cuBLAS through the locator, or throws {@link UnsupportedFeatureException} saying where it looked. */
-  static Cublas load(LibraryLocator locator) {
-    return new Cublas(LoadedLibrary.load("cuBLAS", locator.candidates(SONAMES), locator.describeSearch(),
-        Cublas::preloadLt));
+  /**
+   * cuBLAS's sonames for a driver reporting {@code driverVersion} (0: unknown, all known), best
+   * first: {@code libcublas.so.13} only for a 13.x driver, then older majors, which it also runs.
+   */
+  public static List<String> sonames(int driverVersion) { return CudaMajor.sonames("libcublas.so.", driverVersion); }
+
+  /** cuBLASLt's sonames, as {@link #sonames}. */
+  public static List<String> ltSonames(int driverVersion) { return CudaMajor.sonames("libcublasLt.so.", driverVersion); }
+
+  /**
+   * Loads the cuBLAS this driver runs through the locator, or throws
+   * {@link UnsupportedFeatureException} saying where it looked and which majors the driver allows.
+   */
+  static Cublas load(LibraryLocator locator, int driverVersion) {
+    try {
+      return new Cublas(LoadedLibrary.load("cuBLAS", locator.candidates(sonames(driverVersion)), locator.describeSearch(),
+          dir -> preloadLt(dir, driverVersion)));
+    } catch (UnsupportedFeatureException e) {
+      throw new UnsupportedFeatureException(e.getMessage().substring("unsupported: ".length()) + " (the NVIDIA driver"
+          + " supports " + CudaMajor.dotted(driverVersion) + ": a newer cuBLAS major would not run on it)", e);
+    }
   }
 
   /** Loads libcublasLt from {@code dir} when it is there: libcublas needs it at load time. */
-  private static void preloadLt(Path dir) {
-    LoadedLibrary.tryLoad("cuBLASLt", new LibraryLocator(List.of(dir), List.of()).candidates(LT_SONAMES).stream()
-        .filter(c -> !c.bySoname()).toList());
+  private static void preloadLt(Path dir, int driverVersion) {
+    LoadedLibrary.tryLoad("cuBLASLt", new LibraryLocator(List.of(dir), List.of()).candidates(ltSonames(driverVersion))
+        .stream().filter(c -> !c.bySoname()).toList());
   }
 
   public String location() { return lib.location(); }

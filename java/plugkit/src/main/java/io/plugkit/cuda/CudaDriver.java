@@ -1,7 +1,6 @@
 package io.plugkit.cuda;
 
 import io.plugkit.Device;
-import io.plugkit.cpu.NativeLoader;
 import io.plugkit.driver.ArgKind;
 import io.plugkit.driver.Conv2dGeometry;
 import io.plugkit.driver.Driver;
@@ -11,13 +10,13 @@ import io.plugkit.driver.NativeException;
 import io.plugkit.driver.UnsupportedFeatureException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.concurrent.ConcurrentHashMap;
+import java.nio.file.Path;
 import java.util.function.Supplier;
 
 /**
- * The CUDA target: the kernels of {@code plugkit.fatbin}, cuBLAS for GEMM and cuDNN for
- * convolution, all through FFM. One instance per device, shared by every thread.
+ * The CUDA target: plugkit's kernels (the fatbin, or compiled by NVRTC where the driver cannot
+ * use it: see {@link KernelModule}), cuBLAS for GEMM and cuDNN for convolution, all through FFM.
+ * One instance per device, shared by every thread.
  *
  * <p>Threads. Every platform thread that calls in gets the device's primary context made current,
  * its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
@@ -29,16 +28,16 @@ import java.util.function.Supplier;
  * once the host buffer has been read or written. How memory is shared and freed across threads
  * is {@link DeviceMemory}'s rule: a block first used by another thread's stream waits for its
  * producer, and a free waits for every stream that used the block. The kernel module is loaded
- * once per device and each kernel's {@code CUfunction} is looked up once.
+ * once per device.
  *
  * <p>Environment: {@code PLUGKIT_CUDA_LIBS} (extra library folders, see {@link LibraryLocator}),
+ * {@code PLUGKIT_KERNEL_CACHE} (where NVRTC's images are kept, see {@link KernelCache}),
  * {@code PLUGKIT_CUDA_TF32=1} (let cuBLAS and cuDNN use TF32 tensor cores for FP32: faster, about
  * 1e-3 relative error), {@code PLUGKIT_CUDA_POOL_KEEP_MB} (memory the pool keeps cached across
  * synchronizations; default half the device), {@code PLUGKIT_CUDNN_WORKSPACE_MB} (largest
  * convolution workspace; default 256).
  */
 public final class CudaDriver implements Driver {
-  static final String FATBIN = NativeLoader.NATIVE_RESOURCES + "plugkit.fatbin";
   /** Blocks per SM at most: enough to fill every SM many times over for grid-stride loops. */
   private static final int BLOCKS_PER_SM = 32;
   private static final long MIB = 1L << 20;
@@ -55,10 +54,9 @@ public final class CudaDriver implements Driver {
   private final int multiprocessors;
   private final long totalMemory;
   private final int driverVersion;
-  private final long module;
+  private final KernelModule kernels;
   private final DeviceMemory memory;
   private final boolean allowTf32;
-  private final ConcurrentHashMap<String, Long> functions = new ConcurrentHashMap<>();
   private final ThreadLocal<ThreadStream> streams;
   private final VirtualThreadLanes lanes;
   private final LibraryLocator locator = LibraryLocator.system();
@@ -83,12 +81,12 @@ public final class CudaDriver implements Driver {
     if (cu.attribute(CudaLibrary.ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev) == 0) {
       throw new UnsupportedFeatureException("CUDA device " + index + " (" + name + ") has no stream-ordered memory pools");
     }
-    byte[] image = readFatbin();
     this.context = cu.primaryContextRetain(dev);
     this.memory = new DeviceMemory(cu, cu.defaultMemoryPool(dev), poolKeepBytes(totalMemory));
     // Set right before the load, with no blocking call between: a virtual thread could change carriers.
     cu.setCurrentContext(context);
-    this.module = loadModule(cu, image);
+    this.kernels = KernelModule.load(cu, locator, KernelCache.forEnvironment(System.getenv(),
+        Path.of(System.getProperty("user.home"))), driverVersion, computeMajor * 10 + computeMinor);
     this.allowTf32 = "1".equals(System.getenv("PLUGKIT_CUDA_TF32"));
     this.streams = ThreadLocal.withInitial(() -> new ThreadStream(cu.streamCreate()));
     this.lanes = new VirtualThreadLanes("plugkit-cuda" + index, VirtualThreadLanes.defaultCount());
@@ -101,23 +99,6 @@ public final class CudaDriver implements Driver {
    * missing, or {@link NativeException} when the driver refuses.
    */
   public static Driver open(int index) { return new CudaDriver(CudaLibrary.instance(), index); }
-
-  private static byte[] readFatbin() {
-    byte[] image = NativeLoader.readResource(FATBIN);
-    if (image == null) {
-      throw new UnsupportedFeatureException("the CUDA kernels (" + FATBIN + ") are not on the classpath: this plugkit"
-          + " was built without nvcc; build it with `make fatbin` where the CUDA toolkit is installed");
-    }
-    return image;
-  }
-
-  private static long loadModule(CudaLibrary cu, byte[] image) {
-    try (Arena a = Arena.ofConfined()) {
-      MemorySegment copy = a.allocate(image.length, 16); // the driver reads the fatbin header with 16-byte loads
-      MemorySegment.copy(image, 0, copy, ValueLayout.JAVA_BYTE, 0, image.length);
-      return cu.moduleLoadData(copy);
-    }
-  }
 
   private static long poolKeepBytes(long totalMemory) {
     String env = System.getenv("PLUGKIT_CUDA_POOL_KEEP_MB");
@@ -235,23 +216,12 @@ public final class CudaDriver implements Driver {
     for (int i = 0; i < args.length; i++) {
       if (kernel.params().get(i) == ArgKind.PTR) memory.touch((Long) args[i], ts);
     }
-    long function = function(kernel.name());
+    long function = kernels.function(kernel.name());
     int block = LaunchParams.blockSize(kernel);
     int grid = LaunchParams.gridSize(kernel, n, BLOCKS_PER_SM * multiprocessors);
     try (Arena a = Arena.ofConfined()) {
       // cuLaunchKernel copies the argument values before it returns, so the arena may close after it.
       cu.launchKernel(function, grid, block, ts.stream, LaunchParams.pack(kernel, n, args, a), kernel.name());
-    }
-  }
-
-  private long function(String kernel) {
-    Long f = functions.get(kernel);
-    if (f != null) return f;
-    try {
-      return functions.computeIfAbsent(kernel, k -> cu.moduleGetFunction(module, k));
-    } catch (NativeException e) {
-      throw new UnsupportedFeatureException("kernel " + kernel + " is not in " + FATBIN + " (" + e.getMessage()
-          + "): the fatbin is older than this plugkit; rebuild it with `make fatbin`", e);
     }
   }
 
@@ -329,7 +299,7 @@ public final class CudaDriver implements Driver {
     if (state == null) {
       synchronized (this) {
         state = cublas;
-        if (state == null) cublas = state = loadOrReason(() -> Cublas.load(locator));
+        if (state == null) cublas = state = loadOrReason(() -> Cublas.load(locator, driverVersion));
       }
     }
     if (state instanceof String reason) throw new UnsupportedFeatureException(reason);
@@ -344,7 +314,8 @@ public final class CudaDriver implements Driver {
         if (state == null) {
           // cuDNN's engines may use cuBLASLt: have it resident (from its own folder) before cuDNN looks for it.
           loadOrReason(this::cublas);
-          convolutions = state = loadOrReason(() -> new CudnnConvolutions(Cudnn.load(locator), workspaceLimit(), allowTf32));
+          convolutions = state = loadOrReason(
+              () -> new CudnnConvolutions(Cudnn.load(locator, driverVersion), workspaceLimit(), allowTf32));
         }
       }
     }
@@ -371,6 +342,7 @@ public final class CudaDriver implements Driver {
         .append(computeMajor).append('.').append(computeMinor).append(", ").append(multiprocessors).append(" SMs, ")
         .append(totalMemory / MIB).append(" MiB); NVIDIA driver supports CUDA ").append(driverVersion / 1000).append('.')
         .append(driverVersion % 1000 / 10).append(", libcuda at ").append(cu.location());
+    sb.append("; kernels: ").append(kernels.description());
     sb.append("; TF32 ").append(allowTf32 ? "allowed" : "off");
     try {
       ThreadStream ts = stream();
@@ -382,7 +354,9 @@ public final class CudaDriver implements Driver {
     }
     try {
       Cudnn dnn = convolutions().cudnn();
-      sb.append("; cuDNN ").append(dotted(dnn.version())).append(" at ").append(dnn.location());
+      sb.append("; cuDNN ").append(dotted(dnn.version()));
+      if (dnn.cudartVersion() > 0) sb.append(" for ").append(CudaMajor.dotted((int) dnn.cudartVersion()));
+      sb.append(" at ").append(dnn.location());
       if (!dnn.subLibraries().isEmpty()) sb.append(" with ").append(String.join(", ", dnn.subLibraries()));
     } catch (UnsupportedFeatureException | NativeException e) {
       sb.append("; cuDNN: ").append(e.getMessage());

@@ -31,7 +31,6 @@ public final class Cudnn {
   private static final List<String> SUB_LIBRARIES = List.of("libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
       "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
       "libcudnn_adv.so.9");
-  public static final List<String> NVRTC_SONAMES = List.of("libnvrtc.so.13", "libnvrtc.so.12");
   static final int DATA_FLOAT = 0;
   static final int TENSOR_NCHW = 0;
   static final int CROSS_CORRELATION = 1;
@@ -68,6 +67,7 @@ public final class Cudnn {
 
   private final LoadedLibrary lib;
   private final List<String> subLibraries;
+  private final long cudartVersion;
   private final MethodHandle create;
   private final MethodHandle setStream;
   private final MethodHandle getVersion;
@@ -91,9 +91,10 @@ public final class Cudnn {
   private final MethodHandle backwardData;
   private final MethodHandle backwardFilter;
 
-  private Cudnn(LoadedLibrary lib, List<String> subLibraries) {
+  private Cudnn(LoadedLibrary lib, List<String> subLibraries, long cudartVersion) {
     this.lib = lib;
     this.subLibraries = List.copyOf(subLibraries);
+    this.cudartVersion = cudartVersion;
     create = bind("cudnnCreate", ADDRESS);
     setStream = bind("cudnnSetStream", JAVA_LONG, JAVA_LONG);
     getVersion = LINKER.downcallHandle(lib.require("cudnnGetVersion"), FunctionDescriptor.of(JAVA_LONG));
@@ -129,16 +130,37 @@ public final class Cudnn {
 
   /**
    * Loads cuDNN 9 through the locator, or throws {@link UnsupportedFeatureException} saying where
-   * it looked. NVRTC is loaded first when it can be found: cuDNN's runtime-compiled engines
-   * dlopen it by soname, which fails where it sits in a wheel folder off the loader path.
+   * it looked, or that it was built for a CUDA major newer than the driver runs
+   * ({@code cudnnGetCudartVersion}; its first call would fail deep inside). cuDNN dlopens NVRTC
+   * (runtime-compiled engines) and cuBLASLt of its own CUDA major by soname, which fails where they
+   * sit in a wheel folder off the loader path: they are loaded here first when they can be found.
    */
-  static Cudnn load(LibraryLocator locator) {
-    locator.files(NVRTC_SONAMES).stream().findFirst().ifPresent(file -> LoadedLibrary.tryLoad("NVRTC",
-        List.of(new LibraryLocator.Candidate(file.getFileName().toString(), file))));
+  static Cudnn load(LibraryLocator locator, int driverVersion) {
     List<String> subLibraries = new ArrayList<>();
     LoadedLibrary lib = LoadedLibrary.load("cuDNN", locator.candidates(SONAMES), locator.describeSearch(),
         dir -> preloadSubLibraries(dir, subLibraries));
-    return new Cudnn(lib, subLibraries);
+    long cudart = lib.lookup().find("cudnnGetCudartVersion")
+        .map(a -> call(LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_LONG)))).orElse(0L);
+    if (cudart / 1000 > driverVersion / 1000) {
+      throw new UnsupportedFeatureException("cuDNN at " + lib.location() + " was built for " + CudaMajor.dotted((int) cudart)
+          + " (cudnnGetCudartVersion " + cudart + ") but the NVIDIA driver supports " + CudaMajor.dotted(driverVersion)
+          + ": install the cuDNN 9 for CUDA " + driverVersion / 1000 + " (e.g. Python's nvidia-cudnn-cu" + driverVersion / 1000
+          + ") or a newer driver");
+    }
+    int major = cudart > 0 ? (int) (cudart / 1000) : driverVersion / 1000;
+    for (String dependency : List.of("libnvrtc.so." + major, "libcublasLt.so." + major)) {
+      locator.files(List.of(dependency)).stream().findFirst().ifPresent(file -> LoadedLibrary.tryLoad(dependency,
+          List.of(new LibraryLocator.Candidate(dependency, file))));
+    }
+    return new Cudnn(lib, subLibraries, cudart);
+  }
+
+  private static long call(MethodHandle sizeTNoArgs) {
+    try {
+      return (long) sizeTNoArgs.invokeExact();
+    } catch (Throwable t) {
+      throw CudaLibrary.rethrow(t);
+    }
   }
 
   /** Loads the sub-libraries found in {@code dir}, recording which loaded. */
@@ -155,6 +177,9 @@ public final class Cudnn {
   }
 
   public String location() { return lib.location(); }
+
+  /** The CUDA version cuDNN was built for (13000 for 13.0), or 0 when it does not say. */
+  long cudartVersion() { return cudartVersion; }
 
   /** The sub-libraries loaded here from libcudnn's folder (empty when the system loader found cuDNN). */
   public List<String> subLibraries() { return subLibraries; }

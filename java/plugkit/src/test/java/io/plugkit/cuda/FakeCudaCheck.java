@@ -53,10 +53,14 @@ public final class FakeCudaCheck {
     launches(cuda);
     gemm(cuda);
     convolutions(cuda);
+    algorithmFallback(cuda);
     errors(cuda);
     crossThread(cuda);
     virtualThreads(cuda);
-    check(Doctor.report().contains("CUDA: CUDA driver: cuda:0 Fake H200"), "Doctor describes the device");
+    String report = Doctor.report();
+    check(report.contains("CUDA: CUDA driver: cuda:0 Fake H200"), "Doctor describes the device");
+    check(report.contains("; kernels: fatbin (SASS sm_90); "), "Doctor says the kernels came from the fatbin");
+    check(report.contains("; cuDNN 9.10.2 for CUDA 13.0 at "), "Doctor names cuDNN's CUDA version");
     System.out.println(failures == 0 ? "ALL OK" : failures + " FAILURES");
     System.exit(failures);
   }
@@ -168,6 +172,33 @@ public final class FakeCudaCheck {
     cuda.free(dw, 0);
   }
 
+  /**
+   * The fake cuDNN ranks algo 2 first, which fails at run time on 1x1 kernels: algo 0 must run
+   * instead, twice (the test reads the log: the second call starts with algo 0).
+   */
+  private static void algorithmFallback(Driver cuda) {
+    Driver cpu = CpuDriver.instance();
+    Random r = new Random(3);
+    Conv2dGeometry g = new Conv2dGeometry(2, 3, 5, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    float[] x = random(r, 2 * 3 * 5 * 4);
+    float[] w = random(r, 4 * 3);
+    for (int call = 0; call < 2; call++) {
+      float[][] out = new float[2][];
+      Driver[] drivers = {cpu, cuda};
+      for (int i = 0; i < 2; i++) {
+        Driver d = drivers[i];
+        long px = upload(d, x);
+        long pw = upload(d, w);
+        long py = d.allocate(4L * 2 * 4 * 5 * 4);
+        d.conv2dForward(g, px, pw, py);
+        out[i] = download(d, py, 2 * 4 * 5 * 4);
+        for (long p : new long[] {px, pw, py}) d.free(p, 0);
+      }
+      // 1e-5: sums of 3 products of numbers below 0.5.
+      check(maxDiff(out[0], out[1]) < 1e-5, "1x1 conv after the first algorithm failed, call " + call);
+    }
+  }
+
   /** Each library's failure arrives as a NativeException with its error name and text; nothing leaks. */
   private static void errors(Driver cuda) {
     try {
@@ -191,8 +222,13 @@ public final class FakeCudaCheck {
       cuda.conv2dForward(new Conv2dGeometry(1, 3, 4, 4, 3, 1, 1, 1, 1, 0, 0, 1, 1, 3), a, b, c);
       check(false, "a cuDNN failure is reported");
     } catch (NativeException e) {
-      check(e.getMessage().equals(
-          "cuDNN: cudnnConvolutionForward failed: CUDNN_STATUS_FAKE (9): fake: groups 3 unsupported"), e.getMessage());
+      // Both algorithms that fit were tried; each one's error is in the message.
+      String m = e.getMessage();
+      check(m.startsWith("cuDNN: cudnnConvolutionForward failed: CUDNN_STATUS_FAKE (9): every ranked algorithm failed for ")
+          && m.contains("algo 2 (4096 bytes of workspace): cuDNN: cudnnConvolutionForward failed: CUDNN_STATUS_FAKE (9):"
+              + " fake: groups 3 unsupported by algo 2")
+          && m.contains("algo 0 (0 bytes of workspace): cuDNN: cudnnConvolutionForward failed: CUDNN_STATUS_FAKE (9):"
+              + " fake: groups 3 unsupported by algo 0"), m);
     }
     for (long p : new long[] {a, b, c}) cuda.free(p, 0);
     check(((CudaDriver) cuda).liveBlocks() == 0, "no live blocks after failures (the workspace was freed)");

@@ -5,50 +5,31 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.File;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CUDA driver against fake CUDA libraries, in a child JVM (libcuda loads once per process):
  * compiles {@code fake/cuda.c}, {@code cublas.c} and {@code cudnn.c} with gcc, puts a stand-in
- * fatbin on the class path and runs {@link FakeCudaCheck}. Skipped where gcc is missing.
+ * fatbin on the class path and runs {@link FakeCudaCheck}. Skipped where gcc is missing. The
+ * NVRTC fallback has its own child JVMs: {@link KernelFallbackTest}.
  */
 class FakeCudaDriverTest {
-  private static final String FAKE = "io/plugkit/cuda/fake/";
-
   @TempDir Path tmp;
 
   @Test void cudaDriverPlumbingAgainstFakeLibraries() throws Exception {
-    assumeTrue(gccWorks(), "gcc not found: the fake CUDA libraries cannot be built");
+    assumeTrue(FakeCuda.gccWorks(), "gcc not found: the fake CUDA libraries cannot be built");
     Path lib = Files.createDirectories(tmp.resolve("lib"));
-    compile("cuda.c", lib.resolve("libcuda.so.1"));
-    compile("cublas.c", lib.resolve("libcublas.so.13"));
-    compile("cudnn.c", lib.resolve("libcudnn.so.9"));
-    Path classes = tmp.resolve("classes");
-    Path fatbin = classes.resolve(CudaDriver.FATBIN);
-    Files.createDirectories(fatbin.getParent());
-    Files.writeString(fatbin, "FAKEFATBIN");
+    FakeCuda.compile(tmp, "cuda.c", lib.resolve("libcuda.so.1"));
+    FakeCuda.compile(tmp, "cublas.c", lib.resolve("libcublas.so.13"));
+    FakeCuda.compile(tmp, "cudnn.c", lib.resolve("libcudnn.so.9"));
+    String out = FakeCuda.run(FakeCuda.fatbinClasses(tmp), FakeCudaCheck.class, Map.of(LibraryLocator.LIBS_VARIABLE,
+        lib.toString(), "FAKE_LOG", "1", KernelCache.VARIABLE, tmp.resolve("kernel-cache").toString()), 0);
 
-    String javaBinary = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    String classPath = classes + File.pathSeparator + System.getProperty("java.class.path");
-    ProcessBuilder pb = new ProcessBuilder(javaBinary, "--enable-native-access=ALL-UNNAMED", "-cp", classPath,
-        FakeCudaCheck.class.getName()).redirectErrorStream(true);
-    pb.environment().put(LibraryLocator.LIBS_VARIABLE, lib.toString());
-    pb.environment().put("FAKE_LOG", "1");
-    pb.environment().remove("PLUGKIT_DEVICE");
-    Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "child JVM timed out:\n" + out);
-
-    assertEquals(0, p.exitValue(), out);
     assertTrue(out.contains("ALL OK"), out);
     // cuLaunchKernel got n, then each argument at its size; the grid is capped at 32 blocks per SM (132 SMs).
     assertTrue(out.contains("probe n=1000 ptr=abcdef i32=-5 f32=1.25 i64=1099511627776 grid=4 block=256"), out);
@@ -64,26 +45,9 @@ class FakeCudaDriverTest {
     // Streams stay bounded: main, two platform threads, at most 16 lanes for 300 virtual threads.
     long streams = out.lines().filter(l -> l.contains("cuStreamCreate")).count();
     assertTrue(streams <= 19, streams + " streams created");
-  }
-
-  private void compile(String source, Path target) throws IOException, InterruptedException {
-    Path c = tmp.resolve(source);
-    try (InputStream in = getClass().getClassLoader().getResourceAsStream(FAKE + source)) {
-      Files.write(c, in.readAllBytes());
-    }
-    Process p = new ProcessBuilder("gcc", "-shared", "-fPIC", "-O1", "-o", target.toString(), c.toString())
-        .redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertEquals(0, p.waitFor(), "gcc " + source + ":\n" + out);
-  }
-
-  private static boolean gccWorks() {
-    try {
-      Process p = new ProcessBuilder(List.of("gcc", "--version")).redirectErrorStream(true).start();
-      p.getInputStream().readAllBytes();
-      return p.waitFor() == 0;
-    } catch (IOException | InterruptedException e) {
-      return false;
-    }
+    // cuDNN fallback: algo 2 (ranked first) fails on the 1x1 kernel, algo 0 runs; the second call starts with algo 0.
+    List<String> oneByOne = out.lines().filter(l -> l.startsWith("[fakecudnn] ") && l.endsWith("kernel=1x1"))
+        .map(l -> l.substring("[fakecudnn] ".length(), l.indexOf(' ', "[fakecudnn] ".length()))).toList();
+    assertEquals(List.of("algo=2", "algo=0", "algo=0"), oneByOne, out);
   }
 }

@@ -41,7 +41,7 @@ class LibraryLocatorTest {
     Path cublas = touch(site.resolve("nvidia/cublas/lib"), "libcublas.so.12");
 
     assertEquals(List.of(cudnn), locator().files(Cudnn.SONAMES));
-    assertEquals(List.of(cublas), locator().files(Cublas.SONAMES));
+    assertEquals(List.of(cublas), locator().files(Cublas.sonames(13000)));
   }
 
   @Test void findsTheCuda13WheelLayoutAndPrefersSoname13() throws IOException {
@@ -49,7 +49,7 @@ class LibraryLocatorTest {
     Path v12 = touch(lib, "libcublas.so.12");
     Path v13 = touch(lib, "libcublas.so.13");
 
-    assertEquals(List.of(v13, v12), locator().files(Cublas.SONAMES));
+    assertEquals(List.of(v13, v12), locator().files(Cublas.sonames(13000)));
   }
 
   @Test void overridesComeFirstThenTheSystemLoaderThenTheOtherFolders() throws IOException {
@@ -78,7 +78,7 @@ class LibraryLocatorTest {
     env.put("LD_LIBRARY_PATH", ld.getParent() + ":" + tmp.resolve("missing"));
     env.put("PATH", prefix.resolve("bin") + ":/nonexistent/bin");
 
-    assertEquals(List.of(inHome, ld, onPath), locator().files(Cublas.SONAMES));
+    assertEquals(List.of(inHome, ld, onPath), locator().files(Cublas.sonames(13000)));
   }
 
   @Test void skipsStubFoldersAndFindsCompatLibcuda() throws IOException {
@@ -91,7 +91,7 @@ class LibraryLocatorTest {
   }
 
   @Test void withNothingInstalledOnlyTheSonamesRemain() {
-    List<LibraryLocator.Candidate> c = locator().candidates(Cublas.SONAMES);
+    List<LibraryLocator.Candidate> c = locator().candidates(Cublas.sonames(13000));
 
     assertEquals(List.of(new LibraryLocator.Candidate("libcublas.so.13", null),
         new LibraryLocator.Candidate("libcublas.so.12", null)), c);

@@ -2,13 +2,16 @@
 // the host ("probe" prints the arguments it received), entry points only through
 // cuGetProcAddress_v2 at the CUDA 12.0 ABI; FAKE_LOG=1 logs the calls that order work.
 // An allocation above 1 TiB is out of memory, to exercise the driver's trim-and-retry.
+// FAKE_DRIVER_VERSION sets what cuDriverGetVersion reports (default 13000); FAKE_REFUSE_FATBIN=1
+// refuses the fatbin as an old driver would (CUDA_ERROR_UNSUPPORTED_PTX_VERSION); an image from
+// the fake NVRTC ("FAKE-CUBIN ...") always loads, anything else is CUDA_ERROR_INVALID_IMAGE.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 typedef int CUresult;
 #define LOG(...) do { if (getenv("FAKE_LOG")) { fprintf(stderr, "[fakecuda] " __VA_ARGS__); fputc('\n', stderr);} } while (0)
-CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
+CUresult cuDriverGetVersion(int* v) { const char* e = getenv("FAKE_DRIVER_VERSION"); *v = e ? atoi(e) : 13000; return 0; }
 CUresult cuInit(unsigned f) { LOG("cuInit %u", f); return 0; }
 CUresult cuDeviceGetCount(int* c) { *c = 1; return 0; }
 CUresult cuDeviceGet(int* d, int o) { if (o != 0) return 101; *d = 0; return 0; }
@@ -38,7 +41,11 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void* h, size_t n, void* s) { me
 CUresult cuMemcpyDtoHAsync_v2(void* h, uint64_t d, size_t n, void* s) { memcpy(h, (void*)d, n); return 0; }
 CUresult cuMemcpyDtoDAsync_v2(uint64_t d, uint64_t src, size_t n, void* s) { memcpy((void*)d, (void*)src, n); return 0; }
 CUresult cuMemsetD32Async(uint64_t d, unsigned v, size_t n, void* s) { for (size_t i = 0; i < n; i++) ((unsigned*)d)[i] = v; return 0; }
-CUresult cuModuleLoadData(void** m, const void* img) { LOG("cuModuleLoadData %.8s", (const char*)img); *m = (void*)0x9abc; return 0; }
+CUresult cuModuleLoadData(void** m, const void* img) {
+  LOG("cuModuleLoadData %.16s", (const char*)img);
+  if (!strncmp(img, "FAKEFATBIN", 10)) { if (getenv("FAKE_REFUSE_FATBIN")) return 222; }
+  else if (strncmp(img, "FAKE-CUBIN sm_90 ", 17)) return 200;
+  *m = (void*)0x9abc; return 0; }
 CUresult cuModuleGetFunction(void** f, void* m, const char* name) {
   if (strcmp(name, "fill_f32") && strcmp(name, "axpy_f32") && strcmp(name, "add_f32") && strcmp(name, "probe")) return 500;
   *f = strdup(name); return 0; }
@@ -51,7 +58,9 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
   else if (!strcmp(name, "probe")) { fprintf(stderr, "[fakecuda] probe n=%lld ptr=%llx i32=%d f32=%g i64=%lld grid=%u block=%u\n", (long long)n, (unsigned long long)*(uint64_t*)p[1], *(int*)p[2], *(float*)p[3], (long long)*(int64_t*)p[4], gx, bx); }
   return 0;
 }
-CUresult cuGetErrorName(CUresult e, const char** s) { *s = e == 500 ? "CUDA_ERROR_NOT_FOUND" : e == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : "CUDA_ERROR_FAKE"; return 0; }
+CUresult cuGetErrorName(CUresult e, const char** s) {
+  *s = e == 500 ? "CUDA_ERROR_NOT_FOUND" : e == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : e == 222 ? "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"
+     : e == 200 ? "CUDA_ERROR_INVALID_IMAGE" : "CUDA_ERROR_FAKE"; return 0; }
 CUresult cuGetErrorString(CUresult e, const char** s) { *s = "fake error text"; return 0; }
 struct entry { const char* name; void* fn; };
 static struct entry table[] = {

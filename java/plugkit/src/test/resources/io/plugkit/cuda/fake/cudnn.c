@@ -1,6 +1,8 @@
-// Fake libcudnn.so.9: the legacy convolution API on host memory, naive loops; two algorithms,
-// the first needing too much workspace so that the driver must skip it. A forward convolution
-// with 3 groups fails with a last-error text, to exercise error reporting.
+// Fake libcudnn.so.9: the legacy convolution API on host memory, naive loops; three algorithms,
+// the first needing too much workspace so that the driver must skip it, the second (algo 2)
+// failing at run time on 1x1 kernels so that the driver must fall back to the third (algo 0,
+// no workspace). A forward convolution with 3 groups fails on every algorithm with a last-error
+// text, to exercise error reporting. FAKE_CUDNN_CUDART sets cudnnGetCudartVersion (default 13000).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@ static char last_error[128];
 typedef struct { int ph, pw, sh, sw, dh, dw, groups, math; } Conv;
 typedef struct { int algo, status; float time; size_t memory; int determinism, mathType, reserved[3]; } Perf;
 size_t cudnnGetVersion(void) { return 91002; }
+size_t cudnnGetCudartVersion(void) { const char* e = getenv("FAKE_CUDNN_CUDART"); return e ? (size_t)atol(e) : 13000; }
 const char* cudnnGetErrorString(int s) { return "CUDNN_STATUS_FAKE"; }
 int cudnnCreate(void** h) { *h = malloc(1); return 0; }
 int cudnnSetStream(void* h, void* s) { return 0; }
@@ -24,11 +27,12 @@ int cudnnSetConvolutionGroupCount(Conv* d, int g) { d->groups = g; return 0; }
 int cudnnSetConvolutionMathType(Conv* d, int m) { d->math = m; return 0; }
 int cudnnDestroyConvolutionDescriptor(void* d) { free(d); return 0; }
 static int algos(int req, int* ret, Perf* p) {
-  if (req < 2) return 3;
-  memset(p, 0, 2 * sizeof(Perf));
+  if (req < 3) return 3;
+  memset(p, 0, 3 * sizeof(Perf));
   p[0] = (Perf){7, 0, 1.f, (size_t)1 << 40, 0, 0};  /* too much workspace */
   p[1] = (Perf){2, 0, 1.f, 4096, 0, 3};
-  *ret = 2; return 0;
+  p[2] = (Perf){0, 0, 2.f, 0, 0, 3};
+  *ret = 3; return 0;
 }
 int cudnnGetConvolutionForwardAlgorithm_v7(void* h, T4* x, T4* w, Conv* c, T4* y, int req, int* ret, Perf* p) { return algos(req, ret, p); }
 int cudnnGetConvolutionBackwardDataAlgorithm_v7(void* h, T4* w, T4* dy, Conv* c, T4* dx, int req, int* ret, Perf* p) { return algos(req, ret, p); }
@@ -50,15 +54,18 @@ static void conv(int mode, T4* X, T4* W, T4* Y, Conv* c, float* x, float* w, flo
       if (mode == 0) y[yi] += x[xi] * w[wi]; else if (mode == 1) x[xi] += y[yi] * w[wi]; else w[wi] += x[xi] * y[yi];
     }
 }
-static int check_ws(int algo, void* ws, size_t n, Conv* c) {
-  if (getenv("FAKE_LOG")) fprintf(stderr, "[fakecudnn] algo=%d ws=%p bytes=%zu math=%d groups=%d\n", algo, ws, n, c->math, c->groups);
-  return (algo == 2 && n == 4096 && ws && c->math == 3) ? 0 : 3;
+/* 0 when the algorithm can run: algo 2 with its 4096 bytes (not for 1x1 kernels), algo 0 with none. */
+static int check_ws(int algo, void* ws, size_t n, Conv* c, T4* w) {
+  if (getenv("FAKE_LOG")) fprintf(stderr, "[fakecudnn] algo=%d ws=%p bytes=%zu math=%d groups=%d kernel=%dx%d\n", algo, ws, n, c->math, c->groups, w->h, w->w);
+  if (c->math != 3) return 3;
+  if (algo == 2 && w->h == 1 && w->w == 1) { snprintf(last_error, sizeof last_error, "fake: algo 2 cannot do 1x1 kernels"); return 8; }
+  return (algo == 2 && n == 4096 && ws) || (algo == 0 && n == 0 && !ws) ? 0 : 3;
 }
 int cudnnConvolutionForward(void* h, const float* a, T4* xd, float* x, T4* wd, float* w, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* yd, float* y) {
-  if (c->groups == 3) { snprintf(last_error, sizeof last_error, "fake: groups 3 unsupported"); return 9; }
-  if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(0, xd, wd, yd, c, x, w, y); return 0; }
+  if (c->groups == 3) { snprintf(last_error, sizeof last_error, "fake: groups 3 unsupported by algo %d", algo); return 9; }
+  int rc = *a != 1 || *b != 0 ? 3 : check_ws(algo, ws, wsn, c, wd); if (rc) return rc; conv(0, xd, wd, yd, c, x, w, y); return 0; }
 int cudnnConvolutionBackwardData(void* h, const float* a, T4* wd, float* w, T4* dyd, float* dy, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* dxd, float* dx) {
-  if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(1, dxd, wd, dyd, c, dx, w, dy); return 0; }
+  int rc = *a != 1 || *b != 0 ? 3 : check_ws(algo, ws, wsn, c, wd); if (rc) return rc; conv(1, dxd, wd, dyd, c, dx, w, dy); return 0; }
 int cudnnConvolutionBackwardFilter(void* h, const float* a, T4* xd, float* x, T4* dyd, float* dy, Conv* c, int algo, void* ws, size_t wsn, const float* b, T4* dwd, float* dw) {
-  if (*a != 1 || *b != 0 || check_ws(algo, ws, wsn, c)) return 3; conv(2, xd, dwd, dyd, c, x, dw, dy); return 0; }
+  int rc = *a != 1 || *b != 0 ? 3 : check_ws(algo, ws, wsn, c, dwd); if (rc) return rc; conv(2, xd, dwd, dyd, c, x, dw, dy); return 0; }
 void cudnnGetLastErrorString(char* m, size_t n) { snprintf(m, n, "%s", last_error); last_error[0] = 0; }
