@@ -7,11 +7,14 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -29,8 +32,6 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class KernelModule {
   static final String FATBIN = NativeLoader.NATIVE_RESOURCES + "plugkit.fatbin";
-  /** The SASS in the fatbin (the Makefile's NVCC_ARCH); any other device JIT-compiles its PTX. */
-  private static final Set<Integer> FATBIN_SASS = Set.of(80, 86, 89, 90);
   /**
    * cuModuleLoadData's answers that mean "this driver or GPU cannot use this image":
    * INVALID_IMAGE (200), NO_BINARY_FOR_GPU (209), INVALID_PTX (218), JIT_COMPILER_NOT_FOUND (221),
@@ -62,7 +63,7 @@ final class KernelModule {
       why = "no " + FATBIN + " in the jar (plugkit was built without nvcc)";
     } else {
       try {
-        String code = FATBIN_SASS.contains(arch) ? "SASS sm_" + arch : "PTX compute_90, compiled by the driver for sm_" + arch;
+        String code = describeCode(sassArchitectures(fatbin), arch);
         return new KernelModule(cu, loadImage(cu, fatbin), "fatbin (" + code + ")");
       } catch (NativeException e) {
         if (!REFUSED.contains(e.code())) throw e;
@@ -146,5 +147,36 @@ final class KernelModule {
       throw new UnsupportedFeatureException("kernel " + kernel + " is not in the CUDA module (" + description + "; "
           + e.getMessage() + "): the kernels are older than this plugkit; rebuild them with `make fatbin`", e);
     }
+  }
+
+  /**
+   * The SASS architectures in an nvcc fatbin: after its 16-byte header ({@code u32 magic, u16
+   * version, u16 header size, u64 payload size}) come entries of {@code u16 kind} (1 PTX, 2 ELF),
+   * {@code u16}, {@code u32 entry header size}, {@code u64 payload size}, ..., the architecture
+   * as {@code u32} at byte 28.
+   */
+  static Set<Integer> sassArchitectures(byte[] fatbin) {
+    ByteBuffer b = ByteBuffer.wrap(fatbin).order(ByteOrder.LITTLE_ENDIAN);
+    Set<Integer> archs = new TreeSet<>();
+    if (fatbin.length < 16 || b.getInt(0) != 0xBA55ED50) return archs;
+    int header = b.getShort(6) & 0xffff;
+    long end = Math.min(fatbin.length, header + b.getLong(8));
+    long at = header;
+    while (at + 32 <= end) {
+      int entry = (int) at;
+      if (b.getShort(entry) == 2) archs.add(b.getInt(entry + 28));
+      long next = at + Integer.toUnsignedLong(b.getInt(entry + 4)) + b.getLong(entry + 8);
+      if (next <= at) break; // malformed: stop rather than loop
+      at = next;
+    }
+    return archs;
+  }
+
+  /** What a device of {@code arch} runs from the fatbin: SASS of its own major version at or below it, else the PTX. */
+  static String describeCode(Set<Integer> sass, int arch) {
+    int best = sass.stream().filter(a -> a / 10 == arch / 10 && a <= arch).max(Integer::compare).orElse(0);
+    if (best == arch) return "SASS sm_" + arch;
+    if (best > 0) return "SASS sm_" + best + ", which runs on sm_" + arch;
+    return "PTX, compiled by the driver for sm_" + arch;
   }
 }

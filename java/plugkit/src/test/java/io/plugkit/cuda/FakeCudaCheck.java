@@ -59,7 +59,7 @@ public final class FakeCudaCheck {
     virtualThreads(cuda);
     String report = Doctor.report();
     check(report.contains("CUDA: CUDA driver: cuda:0 Fake H200"), "Doctor describes the device");
-    check(report.contains("; kernels: fatbin (SASS sm_90); "), "Doctor says the kernels came from the fatbin");
+    check(report.contains("; kernels: fatbin ("), "Doctor says the kernels came from the fatbin");
     check(report.contains("; cuDNN 9.10.2 for CUDA 13.0 at "), "Doctor names cuDNN's CUDA version");
     System.out.println(failures == 0 ? "ALL OK" : failures + " FAILURES");
     System.exit(failures);
