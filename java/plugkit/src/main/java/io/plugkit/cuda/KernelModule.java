@@ -20,7 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The CUDA module holding plugkit's kernels, and how it was obtained, first way that works:
  * <ol>
- *   <li>{@code plugkit.fatbin} from the jar: SASS for sm_80/86/89/90 and compute_90 PTX, built by
+ *   <li>{@code plugkit.fatbin} from the jar: SASS for sm_80/90 (and sm_100/120) and compute_90 PTX, built by
  *       nvcc 13, so it needs an R580+ driver (PTX 9.0);</li>
  *   <li>when the driver refuses it (older driver, unknown GPU) or the jar has none: an image
  *       NVRTC compiled earlier for this device and driver, from the {@link KernelCache};</li>
