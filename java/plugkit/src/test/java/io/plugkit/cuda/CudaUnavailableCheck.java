@@ -1,5 +1,8 @@
 package io.plugkit.cuda;
 
+import static io.plugkit.testing.ChildJvm.check;
+import static io.plugkit.testing.ChildJvm.exitWithChecks;
+
 import io.plugkit.Device;
 import io.plugkit.Doctor;
 import io.plugkit.driver.Drivers;
@@ -11,14 +14,7 @@ import io.plugkit.driver.UnsupportedFeatureException;
  * pointed at the emulated device; prints one line per check, or SKIP where a libcuda loads anyway.
  */
 public final class CudaUnavailableCheck {
-  private static int failures;
-
   private CudaUnavailableCheck() {}
-
-  private static void check(boolean ok, String what) {
-    System.out.println((ok ? "ok   " : "FAIL ") + what);
-    if (!ok) failures++;
-  }
 
   public static void main(String[] args) {
     try {
@@ -44,7 +40,6 @@ public final class CudaUnavailableCheck {
     check(report.contains("CUDA: not usable: unsupported: CUDA driver (libcuda) not found"),
         "doctor says why CUDA is not usable");
     check(report.contains("Search order: ") && report.contains("cuDNN: "), "doctor lists the search");
-    System.out.println(failures == 0 ? "ALL OK" : failures + " FAILURES");
-    System.exit(failures);
+    exitWithChecks();
   }
 }

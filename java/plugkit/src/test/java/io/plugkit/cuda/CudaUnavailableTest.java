@@ -1,12 +1,11 @@
 package io.plugkit.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import io.plugkit.testing.ChildJvm;
+import java.util.HashMap;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -16,16 +15,10 @@ import org.junit.jupiter.api.Test;
  */
 class CudaUnavailableTest {
   @Test void withoutLibcudaCudaSaysWhyAndTheCpuServes() throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
-        System.getProperty("java.class.path"), CudaUnavailableCheck.class.getName()).redirectErrorStream(true);
-    pb.environment().remove(LibraryLocator.LIBS_VARIABLE);
-    pb.environment().remove("PLUGKIT_DEVICE");
-    Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM timed out:\n" + out);
+    Map<String, String> env = new HashMap<>();
+    env.put(LibraryLocator.LIBS_VARIABLE, null);
+    String out = ChildJvm.run(null, CudaUnavailableCheck.class, env, 0);
     assumeFalse(out.startsWith("SKIP"), out);
-    assertEquals(0, p.exitValue(), out);
     assertTrue(out.contains("ALL OK"), out);
   }
 }

@@ -1,15 +1,12 @@
 package io.plugkit.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.plugkit.Device;
 import io.plugkit.driver.Drivers;
-import java.io.File;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import io.plugkit.testing.ChildJvm;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -63,15 +60,6 @@ class EmulatedDeviceTest {
   }
 
   private static String run(String fault) throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
-        System.getProperty("java.class.path"), EmulatedFaultCheck.class.getName(), fault).redirectErrorStream(true);
-    pb.environment().remove("PLUGKIT_DEVICE");
-    Process p = pb.start();
-    byte[] bytes = p.getInputStream().readAllBytes();
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM timed out");
-    String out = new String(bytes, StandardCharsets.UTF_8);
-    assertEquals(0, p.exitValue(), out);
-    return out;
+    return ChildJvm.run(null, EmulatedFaultCheck.class, Map.of(), 0, fault);
   }
 }

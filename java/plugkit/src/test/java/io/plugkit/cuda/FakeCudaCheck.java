@@ -4,6 +4,8 @@ import static io.plugkit.driver.ArgKind.F32;
 import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
+import static io.plugkit.testing.ChildJvm.check;
+import static io.plugkit.testing.ChildJvm.exitWithChecks;
 
 import io.plugkit.Device;
 import io.plugkit.Doctor;
@@ -35,14 +37,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * one line per check and exits with the number of failures.
  */
 public final class FakeCudaCheck {
-  private static int failures;
-
   private FakeCudaCheck() {}
-
-  private static void check(boolean ok, String what) {
-    System.out.println((ok ? "ok   " : "FAIL ") + what);
-    if (!ok) failures++;
-  }
 
   public static void main(String[] args) throws Exception {
     check(Drivers.cudaUsable(), Drivers.cudaUsable() ? "CUDA usable" : "CUDA not usable: " + Drivers.cudaProblem());
@@ -61,8 +56,7 @@ public final class FakeCudaCheck {
     check(report.contains("CUDA: CUDA driver: cuda:0 Fake H200"), "Doctor describes the device");
     check(report.contains("; kernels: fatbin ("), "Doctor says the kernels came from the fatbin");
     check(report.contains("; cuDNN 9.10.2 for CUDA 13.0 at "), "Doctor names cuDNN's CUDA version");
-    System.out.println(failures == 0 ? "ALL OK" : failures + " FAILURES");
-    System.exit(failures);
+    exitWithChecks();
   }
 
   private static void tensors() {

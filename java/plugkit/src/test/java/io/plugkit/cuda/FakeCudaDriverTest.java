@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.plugkit.testing.ChildJvm;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -27,7 +28,7 @@ class FakeCudaDriverTest {
     FakeCuda.compile(tmp, "cuda.c", lib.resolve("libcuda.so.1"));
     FakeCuda.compile(tmp, "cublas.c", lib.resolve("libcublas.so.13"));
     FakeCuda.compile(tmp, "cudnn.c", lib.resolve("libcudnn.so.9"));
-    String out = FakeCuda.run(FakeCuda.fatbinClasses(tmp), FakeCudaCheck.class, Map.of(LibraryLocator.LIBS_VARIABLE,
+    String out = ChildJvm.run(FakeCuda.fatbinClasses(tmp), FakeCudaCheck.class, Map.of(LibraryLocator.LIBS_VARIABLE,
         lib.toString(), "FAKE_LOG", "1", KernelCache.VARIABLE, tmp.resolve("kernel-cache").toString()), 0);
 
     assertTrue(out.contains("ALL OK"), out);

@@ -1,5 +1,7 @@
 package io.plugkit.cuda;
 
+import static io.plugkit.testing.ChildJvm.check;
+import static io.plugkit.testing.ChildJvm.exitWithChecks;
 import io.plugkit.Device;
 import io.plugkit.Doctor;
 import io.plugkit.Scope;
@@ -15,14 +17,7 @@ import io.plugkit.driver.UnsupportedFeatureException;
  * folder. Prints one line per check and exits with the number of failures.
  */
 public final class KernelFallbackCheck {
-  private static int failures;
-
   private KernelFallbackCheck() {}
-
-  private static void check(boolean ok, String what) {
-    System.out.println((ok ? "ok   " : "FAIL ") + what);
-    if (!ok) failures++;
-  }
 
   public static void main(String[] args) {
     String cache = args[1];
@@ -37,8 +32,7 @@ public final class KernelFallbackCheck {
       case "old-driver" -> oldDriver();
       default -> throw new IllegalArgumentException("scenario: " + args[0]);
     }
-    System.out.println(failures == 0 ? "ALL OK" : failures + " FAILURES");
-    System.exit(failures);
+    exitWithChecks();
   }
 
   /** CUDA opens, says how it got its kernels (both parts in describe() and the Doctor), and runs one. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.plugkit.testing.ChildJvm;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -47,7 +48,7 @@ class KernelFallbackTest {
     Map<String, String> env = new HashMap<>(Map.of(LibraryLocator.LIBS_VARIABLE, libs.toString(), "FAKE_LOG", "1",
         KernelCache.VARIABLE, cache.toString()));
     env.putAll(extra);
-    return FakeCuda.run(classes, KernelFallbackCheck.class, env, exit, args);
+    return ChildJvm.run(classes, KernelFallbackCheck.class, env, exit, args);
   }
 
   private static List<Path> files(Path dir) throws IOException {
