@@ -128,7 +128,6 @@ public final class FakeCudaCheck {
 
   /** Groups 2, stride 2x1, padding 1x2, dilation 2x1, a 3x2 kernel: every descriptor field differs. */
   private static void convolutions(Driver cuda) {
-    Driver cpu = CpuDriver.instance();
     Random r = new Random(2);
     Conv2dGeometry g = new Conv2dGeometry(3, 4, 9, 8, 6, 3, 2, 2, 1, 1, 2, 2, 1, 2);
     int xs = 3 * 4 * 9 * 8;
@@ -138,23 +137,7 @@ public final class FakeCudaCheck {
     float[] w = random(r, ws);
     float[] dy = random(r, ys);
     for (String direction : List.of("forward", "backward data", "backward filter")) {
-      float[][] out = new float[2][];
-      Driver[] drivers = {cpu, cuda};
-      for (int i = 0; i < 2; i++) {
-        Driver d = drivers[i];
-        long px = upload(d, x);
-        long pw = upload(d, w);
-        long pdy = upload(d, dy);
-        int size = direction.equals("forward") ? ys : direction.equals("backward data") ? xs : ws;
-        long result = d.allocate(4L * size);
-        switch (direction) {
-          case "forward" -> d.conv2dForward(g, px, pw, result);
-          case "backward data" -> d.conv2dBackwardData(g, pdy, pw, result);
-          default -> d.conv2dBackwardFilter(g, px, pdy, result);
-        }
-        out[i] = download(d, result, size);
-        for (long p : new long[] {px, pw, pdy, result}) d.free(p, 0);
-      }
+      float[][] out = convolveOnBoth(cuda, g, x, w, dy, direction);
       // 1e-5: sums of at most 24 products of numbers below 0.5, accumulated in different orders.
       check(maxDiff(out[0], out[1]) < 1e-5, "conv2d " + direction + " max diff " + maxDiff(out[0], out[1]));
     }
@@ -171,26 +154,41 @@ public final class FakeCudaCheck {
    * instead, twice (the test reads the log: the second call starts with algo 0).
    */
   private static void algorithmFallback(Driver cuda) {
-    Driver cpu = CpuDriver.instance();
     Random r = new Random(3);
     Conv2dGeometry g = new Conv2dGeometry(2, 3, 5, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1);
     float[] x = random(r, 2 * 3 * 5 * 4);
     float[] w = random(r, 4 * 3);
     for (int call = 0; call < 2; call++) {
-      float[][] out = new float[2][];
-      Driver[] drivers = {cpu, cuda};
-      for (int i = 0; i < 2; i++) {
-        Driver d = drivers[i];
-        long px = upload(d, x);
-        long pw = upload(d, w);
-        long py = d.allocate(4L * 2 * 4 * 5 * 4);
-        d.conv2dForward(g, px, pw, py);
-        out[i] = download(d, py, 2 * 4 * 5 * 4);
-        for (long p : new long[] {px, pw, py}) d.free(p, 0);
-      }
+      float[][] out = convolveOnBoth(cuda, g, x, w, null, "forward");
       // 1e-5: sums of 3 products of numbers below 0.5.
       check(maxDiff(out[0], out[1]) < 1e-5, "1x1 conv after the first algorithm failed, call " + call);
     }
+  }
+
+  /** One convolution direction on the CPU driver and on CUDA: the two results. */
+  private static float[][] convolveOnBoth(Driver cuda, Conv2dGeometry g, float[] x, float[] w, float[] dy,
+      String direction) {
+    int xs = g.n() * g.inChannels() * g.inH() * g.inW();
+    int ws = g.outChannels() * g.inChannelsPerGroup() * g.kernelH() * g.kernelW();
+    int ys = g.n() * g.outChannels() * g.outH() * g.outW();
+    float[][] out = new float[2][];
+    Driver[] drivers = {CpuDriver.instance(), cuda};
+    for (int i = 0; i < 2; i++) {
+      Driver d = drivers[i];
+      long px = upload(d, x);
+      long pw = upload(d, w);
+      long pdy = dy == null ? 0 : upload(d, dy);
+      int size = direction.equals("forward") ? ys : direction.equals("backward data") ? xs : ws;
+      long result = d.allocate(4L * size);
+      switch (direction) {
+        case "forward" -> d.conv2dForward(g, px, pw, result);
+        case "backward data" -> d.conv2dBackwardData(g, pdy, pw, result);
+        default -> d.conv2dBackwardFilter(g, px, pdy, result);
+      }
+      out[i] = download(d, result, size);
+      for (long p : new long[] {px, pw, pdy, result}) if (p != 0) d.free(p, 0);
+    }
+    return out;
   }
 
   /** Each library's failure arrives as a NativeException with its error name and text; nothing leaks. */
