@@ -40,6 +40,7 @@ struct Block {
   char* raw;
   size_t bytes;
   size_t rawBytes;
+  bool ready;  // its stream has reached the allocation (stream-ordered allocation)
 };
 
 struct Stream {
@@ -145,11 +146,16 @@ const std::pair<const uintptr_t, Block>* containing(uintptr_t p, size_t bytes) {
   return p + bytes <= it->first + it->second.bytes ? &*it : nullptr;
 }
 
-std::string range_problem(const void* p, size_t bytes) {
+// inStreamOrder: the use is executing on a stream now, so the block's allocation must have been
+// reached: another stream's use before that lacks a wait on the allocating stream.
+std::string range_problem(const void* p, size_t bytes, bool inStreamOrder) {
   Device& d = dev();
   std::lock_guard<std::mutex> lock(d.m);
   const uintptr_t a = (uintptr_t)p;
-  if (containing(a, bytes)) return "";
+  if (auto* b = containing(a, bytes)) {
+    if (!inStreamOrder || b->second.ready) return "";
+    return hex(p) + " is used before its stream-ordered allocation was reached (no wait on the allocating stream)";
+  }
   if (containing(a, 0)) return "the range " + hex(p) + " + " + std::to_string(bytes) + " bytes runs past the end of its block";
   for (auto& q : d.quarantine) {
     if (a >= q.first && a <= q.first + q.second.bytes) return hex(p) + " points into a block that was freed";
@@ -253,7 +259,7 @@ void fail(int status, const std::string& message) {
   fprintf(stderr, "[emulated-cuda] %s: %s\n", error_name(status), message.c_str());
 }
 
-std::string check_device_range(const void* p, size_t bytes) { return range_problem(p, bytes); }
+std::string check_device_range(const void* p, size_t bytes) { return range_problem(p, bytes, true); }
 
 }  // namespace pkemu
 
@@ -404,19 +410,26 @@ CUresult cuMemAllocAsync(CUdeviceptr* out, size_t bytes, void* handle) {
   if (bytes == 0) return INVALID_VALUE;
   if (stream_of(handle) == nullptr) return INVALID_HANDLE;
   Device& d = dev();
-  std::lock_guard<std::mutex> lock(d.m);
-  if (bytes > TOTAL_MEMORY - d.liveBytes) return OUT_OF_MEMORY;
-  const size_t rawBytes = (bytes + 2 * GUARD + GUARD - 1) / GUARD * GUARD;
-  char* raw = (char*)aligned_alloc(GUARD, rawBytes);
-  if (raw == nullptr) return OUT_OF_MEMORY;
-  memset(raw, GUARD_BYTE, GUARD);
-  memset(raw + GUARD, FRESH_BYTE, bytes);
-  memset(raw + GUARD + bytes, GUARD_BYTE, rawBytes - GUARD - bytes);
-  const uintptr_t user = (uintptr_t)raw + GUARD;
-  d.live[user] = Block{raw, bytes, rawBytes};
-  d.liveBytes += bytes;
+  uintptr_t user;
+  {
+    std::lock_guard<std::mutex> lock(d.m);
+    if (bytes > TOTAL_MEMORY - d.liveBytes) return OUT_OF_MEMORY;
+    const size_t rawBytes = (bytes + 2 * GUARD + GUARD - 1) / GUARD * GUARD;
+    char* raw = (char*)aligned_alloc(GUARD, rawBytes);
+    if (raw == nullptr) return OUT_OF_MEMORY;
+    memset(raw, GUARD_BYTE, GUARD);
+    memset(raw + GUARD, FRESH_BYTE, bytes);
+    memset(raw + GUARD + bytes, GUARD_BYTE, rawBytes - GUARD - bytes);
+    user = (uintptr_t)raw + GUARD;
+    d.live[user] = Block{raw, bytes, rawBytes, false};
+    d.liveBytes += bytes;
+  }
   *out = user;
-  return SUCCESS;
+  return enqueue(handle, [user] {
+    std::lock_guard<std::mutex> lock(dev().m);
+    auto it = dev().live.find(user);
+    if (it != dev().live.end()) it->second.ready = true;
+  });
 }
 
 CUresult cuMemFreeAsync(CUdeviceptr p, void* handle) {
@@ -431,12 +444,12 @@ CUresult cuMemFreeAsync(CUdeviceptr p, void* handle) {
 
 // A copy's device side must lie in one block now and still be live when the stream reaches it.
 CUresult device_range(CUdeviceptr p, size_t bytes) {
-  return range_problem((const void*)p, bytes).empty() ? SUCCESS : INVALID_VALUE;
+  return range_problem((const void*)p, bytes, false).empty() ? SUCCESS : INVALID_VALUE;
 }
 
 std::function<void()> checked(CUdeviceptr p, size_t bytes, const char* call, std::function<void()> copy) {
   return [=] {
-    std::string problem = range_problem((const void*)p, bytes);
+    std::string problem = range_problem((const void*)p, bytes, true);
     if (!problem.empty()) {
       fail(ILLEGAL_ADDRESS, std::string(call) + ": " + problem);
       return;
@@ -532,7 +545,7 @@ CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, u
     const int count = k->pointers(packed, pointers, positions, 64);
     for (int i = 0; i < count && i < 64; ++i) {
       if (pointers[i] == nullptr) continue;
-      std::string problem = range_problem(pointers[i], 0);
+      std::string problem = range_problem(pointers[i], 0, true);
       if (!problem.empty()) {
         fail(ILLEGAL_ADDRESS, std::string("kernel ") + k->name + ", parameter " + std::to_string(positions[i]) + ": " + problem);
         k->release(packed);

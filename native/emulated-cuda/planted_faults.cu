@@ -30,3 +30,10 @@ PK_KERNEL void planted_none_block_sum(int64_t n, float* out) {
   const float s = pk_block_sum(1.0f);
   if (threadIdx.x == 0) out[blockIdx.x] = s;
 }
+
+// Holds its stream until *flag turns non-zero, or n million checks pass (not a fault by itself).
+PK_KERNEL void planted_hold(int64_t n, const float* flag) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  for (int64_t i = 0; i < n * 1000000 && *(const volatile float*)flag == 0.0f; ++i) {
+  }
+}

@@ -59,6 +59,13 @@ class EmulatedDeviceTest {
     assertTrue(out.contains("points into a block that was freed"), out);
   }
 
+  @Test void aStreamUsingABlockBeforeItsAllocatingStreamReachedItIsAnIllegalAddress() throws Exception {
+    String out = run("missing-wait");
+    assertTrue(out.contains("CUDA_ERROR_ILLEGAL_ADDRESS (700)"), out);
+    assertTrue(out.contains("kernel planted_none_block_sum, parameter 1: 0x"), out);
+    assertTrue(out.contains("is used before its stream-ordered allocation was reached"), out);
+  }
+
   private static String run(String fault) throws Exception {
     return ChildJvm.run(null, EmulatedFaultCheck.class, Map.of(), 0, fault);
   }

@@ -3,6 +3,7 @@ package io.plugkit.cuda;
 import static io.plugkit.driver.ArgKind.PTR;
 
 import io.plugkit.Device;
+import io.plugkit.cpu.NativeLoader;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Drivers;
 import io.plugkit.driver.Kernel;
@@ -35,6 +36,7 @@ public final class EmulatedFaultCheck {
           cuda.synchronize();
           cuda.launch(Kernel.withBlock("planted_none_block_sum", 32, PTR), 1, freed);
         }
+        case "missing-wait" -> missingWait();
         default -> throw new IllegalArgumentException("fault: unknown " + args[0]);
       }
       cuda.synchronize();
@@ -47,6 +49,35 @@ public final class EmulatedFaultCheck {
       } catch (NativeException later) {
         System.out.println("LATER CALL FAILED " + later.getMessage());
       }
+    }
+  }
+
+  /**
+   * Below the driver (whose DeviceMemory would make stream B wait): a block allocated on stream
+   * A behind a kernel that holds A is used at once on stream B, before A reaches the allocation.
+   */
+  private static void missingWait() {
+    CudaLibrary cu = CudaLibrary.instance();
+    cu.setCurrentContext(cu.primaryContextRetain(cu.device(0)));
+    long a = cu.streamCreate();
+    long b = cu.streamCreate();
+    try (Arena arena = Arena.ofConfined()) {
+      byte[] image = NativeLoader.readResource(KernelModule.FATBIN);
+      MemorySegment copy = arena.allocate(image.length, 16);
+      MemorySegment.copy(image, 0, copy, ValueLayout.JAVA_BYTE, 0, image.length);
+      long module = cu.moduleLoadData(copy);
+      long flag = cu.memAllocAsync(4, a);
+      cu.memsetD32Async(flag, 0, 1, a);
+      cu.streamSynchronize(a);
+      // A is held until the flag is set, which never happens before B's use: no timing involved.
+      Kernel hold = Kernel.of("planted_hold", PTR);
+      cu.launchKernel(cu.moduleGetFunction(module, hold.name()), 1, 32, a,
+          LaunchParams.pack(hold, 100_000, new Object[] {flag}, arena), hold.name());
+      long fresh = cu.memAllocAsync(256, a);
+      Kernel sum = Kernel.withBlock("planted_none_block_sum", 32, PTR);
+      cu.launchKernel(cu.moduleGetFunction(module, sum.name()), 1, 32, b,
+          LaunchParams.pack(sum, 1, new Object[] {fresh}, arena), sum.name());
+      cu.streamSynchronize(b);
     }
   }
 
