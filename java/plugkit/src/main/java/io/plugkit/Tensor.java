@@ -6,7 +6,6 @@ import static io.plugkit.driver.ArgKind.PTR;
 import io.plugkit.autograd.Autograd;
 import io.plugkit.autograd.Node;
 import io.plugkit.driver.Driver;
-import io.plugkit.driver.Drivers;
 import io.plugkit.driver.Kernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +29,8 @@ public final class Tensor implements AutoCloseable {
   private final DType dtype;
   private final Device device;
   private Scope owner;
-  private boolean freed;
+  /** Set once, by {@link #free()}, possibly on another thread than a reader's. */
+  private volatile boolean freed;
   private boolean requiresGrad;
   private Tensor grad;
   private Node gradFn;
@@ -49,7 +49,7 @@ public final class Tensor implements AutoCloseable {
   /** Uninitialised memory of the given shape, in the current scope. */
   public static Tensor empty(Device device, DType dtype, Shape shape) {
     Scope scope = Scope.current();
-    Driver d = Drivers.of(device);
+    Driver d = PinningDriver.of(device);
     return new Tensor(new Storage(d, shape.numel() * dtype.byteSize()), shape, dtype, device, scope);
   }
 
@@ -140,12 +140,27 @@ public final class Tensor implements AutoCloseable {
 
   public long byteSize() { return numel() * dtype.byteSize(); }
 
-  /** The device address of element 0. Throws when the tensor was freed. */
+  /**
+   * The device address of element 0, pinned: the memory stays allocated, whoever closes the tensor
+   * meanwhile, until this thread's current or next driver call returns, or the enclosing
+   * {@link Pins#hold()} closes. Throws "was freed" when the tensor was freed before.
+   */
   public long address() {
-    if (freed) {
-      throw new IllegalStateException("tensor " + shape + " was freed (its Scope closed or it was closed)");
+    if (freed || !storage.pin()) {
+      Pins.abandon();
+      throw freedError();
     }
+    Pins.add(storage);
     return storage.address();
+  }
+
+  private IllegalStateException freedError() {
+    return new IllegalStateException("tensor " + shape + " was freed (its Scope closed or it was closed)");
+  }
+
+  /** Throws "was freed" when freed; takes no pin (for checks not followed by a driver call). */
+  private void requireLive() {
+    if (freed) throw freedError();
   }
 
   public boolean isFreed() { return freed; }
@@ -219,7 +234,7 @@ public final class Tensor implements AutoCloseable {
 
   /** A copy on {@code target} (same shape), without gradient history. */
   public Tensor to(Device target) {
-    address();
+    requireLive();
     Tensor out = empty(target, dtype, shape);
     if (numel() == 0) return out;
     if (target.equals(device)) {
@@ -242,10 +257,11 @@ public final class Tensor implements AutoCloseable {
    * be -1 (inferred). Records its backward (a reshape back).
    */
   public Tensor reshape(int... dims) {
-    address(); // a view of freed memory would be a use after free
+    requireLive(); // a view of freed memory would be a use after free
     int[] d = inferDims(dims);
-    Tensor view = new Tensor(storage, Shape.of(d), dtype, device, Scope.current());
-    storage.retain();
+    Scope scope = Scope.current();
+    if (!storage.retain()) throw freedError(); // freed meanwhile by another thread
+    Tensor view = new Tensor(storage, Shape.of(d), dtype, device, scope);
     Shape original = shape;
     return Autograd.record("reshape", view, g -> new Tensor[] {g.reshape(original.dims())}, this);
   }
@@ -274,10 +290,10 @@ public final class Tensor implements AutoCloseable {
 
   /** A view sharing storage, with no gradient history. */
   public Tensor detach() {
-    address();
-    Tensor view = new Tensor(storage, shape, dtype, device, Scope.current());
-    storage.retain();
-    return view;
+    requireLive();
+    Scope scope = Scope.current();
+    if (!storage.retain()) throw freedError();
+    return new Tensor(storage, shape, dtype, device, scope);
   }
 
   // ---- autograd -------------------------------------------------------------------------
@@ -381,9 +397,11 @@ public final class Tensor implements AutoCloseable {
   @Override public void close() { free(); }
 
   void free() {
-    if (freed) return;
-    freed = true;
-    storage.release();
+    synchronized (this) { // any thread may close a tensor; its storage is released once
+      if (freed) return;
+      freed = true;
+    }
+    storage.release(); // the memory itself goes when no other thread's call has it pinned
     if (grad != null) grad.free();
     gradFn = null;
   }
