@@ -48,12 +48,21 @@ public final class Tensor implements AutoCloseable {
 
   /** Uninitialised memory of the given shape, in the current scope. */
   public static Tensor empty(Device device, DType dtype, Shape shape) {
+    if (device == null) throw new IllegalArgumentException("device: expected a Device but got null");
+    if (dtype == null) throw new IllegalArgumentException("dtype: expected a DType but got null");
+    if (shape == null) throw new IllegalArgumentException("shape: expected a Shape but got null");
     Scope scope = Scope.current();
     Driver d = PinningDriver.of(device);
     return new Tensor(new Storage(d, shape.numel() * dtype.byteSize()), shape, dtype, device, scope);
   }
 
-  public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, Shape.of(dims)); }
+  public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, shapeOf(dims)); }
+
+  /** {@link Shape#of}, with null dims an argument error rather than a NullPointerException. */
+  private static Shape shapeOf(int[] dims) {
+    if (dims == null) throw new IllegalArgumentException("dims: expected sizes >= 0 but got null");
+    return Shape.of(dims);
+  }
 
   public static Tensor full(Device device, float value, int... dims) {
     Tensor t = empty(device, dims);
@@ -67,7 +76,8 @@ public final class Tensor implements AutoCloseable {
 
   /** Copies {@code data} (row-major) to a new tensor of the given shape. */
   public static Tensor of(Device device, float[] data, int... dims) {
-    Shape s = Shape.of(dims);
+    Shape s = shapeOf(dims);
+    if (data == null) throw new IllegalArgumentException("data: expected an array but got null");
     if (s.numel() != data.length) {
       throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
     }
@@ -78,7 +88,8 @@ public final class Tensor implements AutoCloseable {
 
   /** An I64 tensor (class labels, indices) holding {@code data}. */
   public static Tensor ofLongs(Device device, long[] data, int... dims) {
-    Shape s = Shape.of(dims);
+    Shape s = shapeOf(dims);
+    if (data == null) throw new IllegalArgumentException("data: expected an array but got null");
     if (s.numel() != data.length) {
       throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
     }
@@ -90,7 +101,7 @@ public final class Tensor implements AutoCloseable {
   /** Standard normal values from a seeded generator (the same on every device). */
   public static Tensor randn(Device device, long seed, int... dims) {
     SplittableRandom r = new SplittableRandom(seed);
-    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    float[] v = new float[Math.toIntExact(shapeOf(dims).numel())];
     for (int i = 0; i < v.length; i++) v[i] = (float) gaussian(r);
     return of(device, v, dims);
   }
@@ -98,7 +109,7 @@ public final class Tensor implements AutoCloseable {
   /** Uniform values in [low, high) from a seeded generator. */
   public static Tensor uniform(Device device, long seed, float low, float high, int... dims) {
     SplittableRandom r = new SplittableRandom(seed);
-    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    float[] v = new float[Math.toIntExact(shapeOf(dims).numel())];
     for (int i = 0; i < v.length; i++) v[i] = low + (float) r.nextDouble() * (high - low);
     return of(device, v, dims);
   }
@@ -257,6 +268,7 @@ public final class Tensor implements AutoCloseable {
    * be -1 (inferred). Records its backward (a reshape back).
    */
   public Tensor reshape(int... dims) {
+    if (dims == null) throw new IllegalArgumentException("dims: expected sizes >= 0 (at most one -1) but got null");
     requireLive(); // a view of freed memory would be a use after free
     int[] d = inferDims(dims);
     Scope scope = Scope.current();
