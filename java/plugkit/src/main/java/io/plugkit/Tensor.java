@@ -6,7 +6,6 @@ import static io.plugkit.driver.ArgKind.PTR;
 import io.plugkit.autograd.Autograd;
 import io.plugkit.autograd.Node;
 import io.plugkit.driver.Driver;
-import io.plugkit.driver.Drivers;
 import io.plugkit.driver.Kernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +29,8 @@ public final class Tensor implements AutoCloseable {
   private final DType dtype;
   private final Device device;
   private Scope owner;
-  private boolean freed;
+  /** Set once, by {@link #free()}, possibly on another thread than a reader's. */
+  private volatile boolean freed;
   private boolean requiresGrad;
   private Tensor grad;
   private Node gradFn;
@@ -48,12 +48,21 @@ public final class Tensor implements AutoCloseable {
 
   /** Uninitialised memory of the given shape, in the current scope. */
   public static Tensor empty(Device device, DType dtype, Shape shape) {
+    if (device == null) throw new IllegalArgumentException("device: expected a Device but got null");
+    if (dtype == null) throw new IllegalArgumentException("dtype: expected a DType but got null");
+    if (shape == null) throw new IllegalArgumentException("shape: expected a Shape but got null");
     Scope scope = Scope.current();
-    Driver d = Drivers.of(device);
+    Driver d = PinningDriver.of(device);
     return new Tensor(new Storage(d, shape.numel() * dtype.byteSize()), shape, dtype, device, scope);
   }
 
-  public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, Shape.of(dims)); }
+  public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, shapeOf(dims)); }
+
+  /** {@link Shape#of}, with null dims an argument error rather than a NullPointerException. */
+  private static Shape shapeOf(int[] dims) {
+    if (dims == null) throw new IllegalArgumentException("dims: expected sizes >= 0 but got null");
+    return Shape.of(dims);
+  }
 
   public static Tensor full(Device device, float value, int... dims) {
     Tensor t = empty(device, dims);
@@ -67,7 +76,8 @@ public final class Tensor implements AutoCloseable {
 
   /** Copies {@code data} (row-major) to a new tensor of the given shape. */
   public static Tensor of(Device device, float[] data, int... dims) {
-    Shape s = Shape.of(dims);
+    Shape s = shapeOf(dims);
+    if (data == null) throw new IllegalArgumentException("data: expected an array but got null");
     if (s.numel() != data.length) {
       throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
     }
@@ -78,7 +88,8 @@ public final class Tensor implements AutoCloseable {
 
   /** An I64 tensor (class labels, indices) holding {@code data}. */
   public static Tensor ofLongs(Device device, long[] data, int... dims) {
-    Shape s = Shape.of(dims);
+    Shape s = shapeOf(dims);
+    if (data == null) throw new IllegalArgumentException("data: expected an array but got null");
     if (s.numel() != data.length) {
       throw new IllegalArgumentException("data: expected " + s.numel() + " values for shape " + s + " but got " + data.length);
     }
@@ -90,7 +101,7 @@ public final class Tensor implements AutoCloseable {
   /** Standard normal values from a seeded generator (the same on every device). */
   public static Tensor randn(Device device, long seed, int... dims) {
     SplittableRandom r = new SplittableRandom(seed);
-    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    float[] v = new float[Math.toIntExact(shapeOf(dims).numel())];
     for (int i = 0; i < v.length; i++) v[i] = (float) gaussian(r);
     return of(device, v, dims);
   }
@@ -98,7 +109,7 @@ public final class Tensor implements AutoCloseable {
   /** Uniform values in [low, high) from a seeded generator. */
   public static Tensor uniform(Device device, long seed, float low, float high, int... dims) {
     SplittableRandom r = new SplittableRandom(seed);
-    float[] v = new float[Math.toIntExact(Shape.of(dims).numel())];
+    float[] v = new float[Math.toIntExact(shapeOf(dims).numel())];
     for (int i = 0; i < v.length; i++) v[i] = low + (float) r.nextDouble() * (high - low);
     return of(device, v, dims);
   }
@@ -140,12 +151,27 @@ public final class Tensor implements AutoCloseable {
 
   public long byteSize() { return numel() * dtype.byteSize(); }
 
-  /** The device address of element 0. Throws when the tensor was freed. */
+  /**
+   * The device address of element 0, pinned: the memory stays allocated, whoever closes the tensor
+   * meanwhile, until this thread's current or next driver call returns, or the enclosing
+   * {@link Pins#hold()} closes. Throws "was freed" when the tensor was freed before.
+   */
   public long address() {
-    if (freed) {
-      throw new IllegalStateException("tensor " + shape + " was freed (its Scope closed or it was closed)");
+    if (freed || !storage.pin()) {
+      Pins.abandon();
+      throw freedError();
     }
+    Pins.add(storage);
     return storage.address();
+  }
+
+  private IllegalStateException freedError() {
+    return new IllegalStateException("tensor " + shape + " was freed (its Scope closed or it was closed)");
+  }
+
+  /** Throws "was freed" when freed; takes no pin (for checks not followed by a driver call). */
+  private void requireLive() {
+    if (freed) throw freedError();
   }
 
   public boolean isFreed() { return freed; }
@@ -219,7 +245,7 @@ public final class Tensor implements AutoCloseable {
 
   /** A copy on {@code target} (same shape), without gradient history. */
   public Tensor to(Device target) {
-    address();
+    requireLive();
     Tensor out = empty(target, dtype, shape);
     if (numel() == 0) return out;
     if (target.equals(device)) {
@@ -242,10 +268,12 @@ public final class Tensor implements AutoCloseable {
    * be -1 (inferred). Records its backward (a reshape back).
    */
   public Tensor reshape(int... dims) {
-    address(); // a view of freed memory would be a use after free
+    if (dims == null) throw new IllegalArgumentException("dims: expected sizes >= 0 (at most one -1) but got null");
+    requireLive(); // a view of freed memory would be a use after free
     int[] d = inferDims(dims);
-    Tensor view = new Tensor(storage, Shape.of(d), dtype, device, Scope.current());
-    storage.retain();
+    Scope scope = Scope.current();
+    if (!storage.retain()) throw freedError(); // freed meanwhile by another thread
+    Tensor view = new Tensor(storage, Shape.of(d), dtype, device, scope);
     Shape original = shape;
     return Autograd.record("reshape", view, g -> new Tensor[] {g.reshape(original.dims())}, this);
   }
@@ -274,10 +302,10 @@ public final class Tensor implements AutoCloseable {
 
   /** A view sharing storage, with no gradient history. */
   public Tensor detach() {
-    address();
-    Tensor view = new Tensor(storage, shape, dtype, device, Scope.current());
-    storage.retain();
-    return view;
+    requireLive();
+    Scope scope = Scope.current();
+    if (!storage.retain()) throw freedError();
+    return new Tensor(storage, shape, dtype, device, scope);
   }
 
   // ---- autograd -------------------------------------------------------------------------
@@ -381,9 +409,11 @@ public final class Tensor implements AutoCloseable {
   @Override public void close() { free(); }
 
   void free() {
-    if (freed) return;
-    freed = true;
-    storage.release();
+    synchronized (this) { // any thread may close a tensor; its storage is released once
+      if (freed) return;
+      freed = true;
+    }
+    storage.release(); // the memory itself goes when no other thread's call has it pinned
     if (grad != null) grad.free();
     gradFn = null;
   }

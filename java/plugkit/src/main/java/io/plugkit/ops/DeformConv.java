@@ -4,6 +4,7 @@ import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Pins;
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
 import io.plugkit.driver.ArgKind;
@@ -201,16 +202,19 @@ public final class DeformConv {
       long b, long bImageStride, long c, long cImageStride, long cGroupStride, int images) {
     int kdim = g.groupColRows();
     int outHw = g.outHw();
-    if (g.groups() == 1) {
-      d.gemm(transW, false, m, outHw, k, 1f, weight.address(), kdim, 0, b, outHw, bImageStride, 0f, c, outHw,
-          cImageStride, images);
-      return;
-    }
-    long bGroupStride = (long) k * outHw;
-    for (int i = 0; i < images; i++) {
-      d.gemm(transW, false, m, outHw, k, 1f, weight.address(), kdim, (long) g.groupOutChannels() * kdim,
-          b + 4L * i * bImageStride, outHw, bGroupStride, 0f, c + 4L * i * cImageStride, outHw, cGroupStride,
-          g.groups());
+    // b and c were taken by the caller and serve every GEMM of the loop.
+    try (Pins hold = Pins.hold()) {
+      if (g.groups() == 1) {
+        d.gemm(transW, false, m, outHw, k, 1f, weight.address(), kdim, 0, b, outHw, bImageStride, 0f, c, outHw,
+            cImageStride, images);
+        return;
+      }
+      long bGroupStride = (long) k * outHw;
+      for (int i = 0; i < images; i++) {
+        d.gemm(transW, false, m, outHw, k, 1f, weight.address(), kdim, (long) g.groupOutChannels() * kdim,
+            b + 4L * i * bImageStride, outHw, bGroupStride, 0f, c + 4L * i * cImageStride, outHw, cGroupStride,
+            g.groups());
+      }
     }
   }
 

@@ -2,6 +2,7 @@ package io.plugkit.ops;
 
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Pins;
 import io.plugkit.Shape;
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
@@ -211,10 +212,12 @@ public final class Layout {
    */
   static void stridedCopy(Tensor src, long srcOffset, long[] srcStrides, Tensor dst, long dstOffset, long[] dstStrides,
       int[] sizes) {
-    long srcBase = src.address() + 4 * srcOffset;
-    long dstBase = dst.address() + 4 * dstOffset;
-    StridedLoop.of(sizes, srcStrides, dstStrides).forEachLaunch((n, off, sz, st) -> dst.driver().launch(STRIDED_COPY,
-        n, StridedLoop.args(sz, st, srcBase + 4 * off[0], dstBase + 4 * off[1])));
+    try (Pins hold = Pins.hold()) { // the two addresses serve every launch of the loop
+      long srcBase = src.address() + 4 * srcOffset;
+      long dstBase = dst.address() + 4 * dstOffset;
+      StridedLoop.of(sizes, srcStrides, dstStrides).forEachLaunch((n, off, sz, st) -> dst.driver().launch(STRIDED_COPY,
+          n, StridedLoop.args(sz, st, srcBase + 4 * off[0], dstBase + 4 * off[1])));
+    }
   }
 
   private static int[] permutation(int[] dims, int rank) {

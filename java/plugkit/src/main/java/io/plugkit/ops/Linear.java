@@ -1,5 +1,6 @@
 package io.plugkit.ops;
 
+import io.plugkit.Pins;
 import io.plugkit.Shape;
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
@@ -127,27 +128,30 @@ public final class Linear {
    */
   private static void products(Driver d, boolean transA, boolean transB, int m, int n, int k, long a, long[] aIndex,
       long b, long[] bIndex, Tensor c, long[] cIndex, boolean cInjective) {
-    long aSize = (long) m * k;
-    long bSize = (long) k * n;
-    long cSize = (long) m * n;
-    int count = aIndex.length;
-    if (!cInjective) {
-      c.fill(0f);
-      for (int i = 0; i < count; i++) {
-        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 1f, c.address(), cIndex[i] * cSize);
+    // a and b were taken by the caller; the GEMMs below use them across several driver calls.
+    try (Pins hold = Pins.hold()) {
+      long aSize = (long) m * k;
+      long bSize = (long) k * n;
+      long cSize = (long) m * n;
+      int count = aIndex.length;
+      if (!cInjective) {
+        c.fill(0f);
+        for (int i = 0; i < count; i++) {
+          gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 1f, c.address(), cIndex[i] * cSize);
+        }
+        return;
       }
-      return;
-    }
-    long sa = step(aIndex);
-    long sb = step(bIndex);
-    long sc = step(cIndex);
-    if (sa >= 0 && sb >= 0 && sc >= 0) {
-      if (count == 0) return;
-      stridedGemm(d, transA, transB, m, n, k, a + 4L * aIndex[0] * aSize, sa * aSize, b + 4L * bIndex[0] * bSize,
-          sb * bSize, 0f, c.address() + 4L * cIndex[0] * cSize, sc * cSize, count);
-    } else {
-      for (int i = 0; i < count; i++) {
-        gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 0f, c.address(), cIndex[i] * cSize);
+      long sa = step(aIndex);
+      long sb = step(bIndex);
+      long sc = step(cIndex);
+      if (sa >= 0 && sb >= 0 && sc >= 0) {
+        if (count == 0) return;
+        stridedGemm(d, transA, transB, m, n, k, a + 4L * aIndex[0] * aSize, sa * aSize, b + 4L * bIndex[0] * bSize,
+            sb * bSize, 0f, c.address() + 4L * cIndex[0] * cSize, sc * cSize, count);
+      } else {
+        for (int i = 0; i < count; i++) {
+          gemm(d, transA, transB, m, n, k, a, aIndex[i] * aSize, b, bIndex[i] * bSize, 0f, c.address(), cIndex[i] * cSize);
+        }
       }
     }
   }
