@@ -32,7 +32,7 @@ class EmulatedDeviceTest {
     String out = run("barrier");
     assertTrue(out.contains("FAULT CUDA driver: cuLaunchKernel") || out.contains("FAULT CUDA driver: cuStreamSynchronize"), out);
     assertTrue(out.contains("CUDA_ERROR_LAUNCH_FAILED (719)"), out);
-    assertTrue(out.contains("kernel planted_barrier_divergence <<<2, 64>>>: block (0,0,0): barrier divergence: "
+    assertTrue(out.contains("kernel planted_barrier_divergence <<<1, 64>>>: block (0,0,0): barrier divergence: "
         + "thread (1,0,0) reached __syncthreads at planted_faults.cu:8 after 1 of 64 threads of the block had exited"), out);
     assertTrue(out.contains("LATER CALL FAILED"), "faults are sticky:\n" + out);
   }
