@@ -2,10 +2,9 @@ package io.plugkit.nn;
 
 import io.plugkit.DType;
 import io.plugkit.Tensor;
+import io.plugkit.Shape;
 import io.plugkit.io.SafeTensors;
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import io.plugkit.io.SafeTensorsFile;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -162,17 +161,30 @@ public abstract class Module {
    */
   public final void loadStateDict(Map<String, SafeTensors.Entry> entries, boolean strict) {
     if (entries == null) throw new IllegalArgumentException("entries: expected a map of tensors but got null");
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    for (var e : entries.entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+    for (var e : checkFits(shapes, strict).entrySet()) entries.get(e.getKey()).copyInto(e.getValue());
+  }
+
+  /**
+   * Checks a state dict given by entry shapes against this module (see {@link #loadStateDict(Map,
+   * boolean)}) and returns the tensors to write, by key; writes nothing.
+   */
+  private Map<String, Tensor> checkFits(Map<String, Shape> entries, boolean strict) {
     Map<String, Tensor> own = stateDict();
     Set<String> optional = new HashSet<>();
     collectOptional("", optional);
     List<String> missing = new ArrayList<>();
     List<String> mismatched = new ArrayList<>();
+    Map<String, Tensor> toWrite = new LinkedHashMap<>();
     for (var e : own.entrySet()) {
-      SafeTensors.Entry entry = entries.get(e.getKey());
-      if (entry == null) {
+      Shape shape = entries.get(e.getKey());
+      if (shape == null) {
         if (!optional.contains(e.getKey())) missing.add(e.getKey());
-      } else if (!entry.shape().equals(e.getValue().shape())) {
-        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + entry.shape());
+      } else if (!shape.equals(e.getValue().shape())) {
+        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + shape);
+      } else {
+        toWrite.put(e.getKey(), e.getValue());
       }
     }
     List<String> unexpected = new ArrayList<>();
@@ -184,33 +196,24 @@ public abstract class Module {
     if (!problems.isEmpty()) {
       throw new IllegalArgumentException("state dict does not fit " + getClass().getSimpleName() + ": " + String.join("; ", problems));
     }
-    for (var e : own.entrySet()) {
-      SafeTensors.Entry entry = entries.get(e.getKey());
-      if (entry != null) copyInto(e.getValue(), entry);
-    }
-  }
-
-  private static void copyInto(Tensor target, SafeTensors.Entry entry) {
-    if (target.dtype() == DType.F32) {
-      target.copyFrom(MemorySegment.ofArray(entry.toFloats()));
-      return;
-    }
-    long[] values = new long[Math.toIntExact(target.numel())];
-    if (entry.dtype() == DType.I64) {
-      ByteBuffer.wrap(entry.data()).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(values);
-    } else {
-      float[] f = entry.toFloats();
-      for (int i = 0; i < values.length; i++) values[i] = (long) f[i];
-    }
-    target.copyFrom(MemorySegment.ofArray(values));
+    return toWrite;
   }
 
   /** Loads a safetensors file strictly. */
   public final void load(Path file) { load(file, true); }
 
+  /**
+   * Loads a safetensors file of any size: the file is mapped, its header checked against this
+   * module as {@link #loadStateDict(Map, boolean)} does, then each tensor is copied from the
+   * mapping straight to its device.
+   */
   public final void load(Path file, boolean strict) {
     if (file == null) throw new IllegalArgumentException("file: expected a path but got null");
-    loadStateDict(SafeTensors.read(file), strict);
+    try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+      Map<String, Shape> shapes = new LinkedHashMap<>();
+      for (var e : f.tensors().entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+      for (var e : checkFits(shapes, strict).entrySet()) f.copyInto(e.getKey(), e.getValue());
+    }
   }
 
   /** Writes {@link #stateDict()} as a safetensors file (metadata {@code format: pt}, as safetensors' save_model). */
