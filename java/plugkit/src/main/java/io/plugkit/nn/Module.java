@@ -33,6 +33,7 @@ public abstract class Module {
   private final Set<String> buffersOptionalOnLoad = new HashSet<>();
   private final Map<String, Module> children = new LinkedHashMap<>();
   private boolean training = true;
+  private boolean frozen;
 
   /** Applies the module to one input. */
   public abstract Tensor forward(Tensor x);
@@ -171,6 +172,7 @@ public abstract class Module {
    * boolean)}) and returns the tensors to write, by key; writes nothing.
    */
   private Map<String, Tensor> checkFits(Map<String, Shape> entries, boolean strict) {
+    requireNotFrozen("load weights into");
     Map<String, Tensor> own = stateDict();
     Set<String> optional = new HashSet<>();
     collectOptional("", optional);
@@ -222,17 +224,59 @@ public abstract class Module {
     SafeTensors.write(file, stateDict(), Map.of("format", "pt"));
   }
 
-  /** Sets training mode on this module and its descendants; returns this. */
+  /**
+   * Sets training mode on this module and its descendants; returns this.
+   *
+   * @throws IllegalStateException for {@code on} when this module or a descendant is frozen
+   *     (nothing changes then)
+   */
   public final Module train(boolean on) {
-    training = on;
-    for (Module c : children.values()) c.train(on);
+    if (on) requireNotFrozen("train");
+    setTraining(on);
     return this;
+  }
+
+  private void setTraining(boolean on) {
+    training = on;
+    for (Module c : children.values()) c.setTraining(on);
   }
 
   public final Module train() { return train(true); }
 
   /** Inference mode (BatchNorm uses running statistics, dropout is off); returns this. */
   public final Module eval() { return train(false); }
+
+  /**
+   * Freezes this module and its descendants for serving, for good: eval mode, parameters stop
+   * requiring grad, and {@link #train(boolean) train(true)} or loading weights throws
+   * {@link IllegalStateException}, so no training-mode forward can run. A frozen module's forward
+   * only reads its parameters and buffers, so one instance may serve many threads at once (in
+   * training mode BatchNorm writes its running statistics on every forward, a data race between
+   * threads). Load weights first; freeze before handing the module to other threads. Returns this.
+   */
+  public final Module freeze() {
+    frozen = true;
+    training = false;
+    for (Parameter p : parameters.values()) p.tensor().requiresGrad(false);
+    for (Module c : children.values()) c.freeze();
+    return this;
+  }
+
+  /** True after {@link #freeze()} of this module or of a module containing it. */
+  public final boolean isFrozen() { return frozen; }
+
+  private boolean anyFrozen() {
+    if (frozen) return true;
+    for (Module c : children.values()) if (c.anyFrozen()) return true;
+    return false;
+  }
+
+  private void requireNotFrozen(String what) {
+    if (anyFrozen()) {
+      throw new IllegalStateException("cannot " + what + " " + getClass().getSimpleName()
+          + ": it is frozen for inference (or contains a frozen module); freeze() is permanent, build a new module to train");
+    }
+  }
 
   public final boolean isTraining() { return training; }
 
