@@ -1,8 +1,8 @@
 package io.plugkit.nn;
 
 import io.plugkit.DType;
-import io.plugkit.Tensor;
 import io.plugkit.Shape;
+import io.plugkit.Tensor;
 import io.plugkit.io.SafeTensors;
 import io.plugkit.io.SafeTensorsFile;
 import java.nio.file.Path;
