@@ -425,4 +425,43 @@ public final class Tensor implements AutoCloseable {
   @Override public String toString() {
     return "Tensor" + shape + " " + dtype + " on " + device + (requiresGrad ? " (requires grad)" : "");
   }
+
+  // ---- copies to and from a caller's memory (serving) -------------------------------------
+  // Each copies straight between the caller's memory and the device; see HostCopies for the one
+  // case that stages (Java heap memory on CUDA). Sizes are checked first.
+
+  /** Overwrites this F32 tensor with {@link #numel()} floats of {@code src} starting at {@code offset}. */
+  public void copyFrom(float[] src, int offset) {
+    requireF32("copyFrom");
+    HostCopies.toDevice(this, HostCopies.floats(src, offset, numel(), "src"));
+  }
+
+  /**
+   * Overwrites this F32 tensor with the next {@link #numel()} floats of {@code src} (heap or
+   * direct, native byte order) and advances its position past them, as a relative bulk get does.
+   */
+  public void copyFrom(java.nio.FloatBuffer src) {
+    requireF32("copyFrom");
+    HostCopies.toDevice(this, HostCopies.floats(src, numel(), false, "src"));
+    src.position(src.position() + (int) numel());
+  }
+
+  /** Copies this F32 tensor's {@link #numel()} values into {@code dst} starting at {@code offset}. */
+  public void copyTo(float[] dst, int offset) {
+    requireF32("copyTo");
+    HostCopies.toHost(this, HostCopies.floats(dst, offset, numel(), "dst"));
+  }
+
+  /** Writes this F32 tensor's values at {@code dst}'s position (heap or direct, native byte order) and advances it. */
+  public void copyTo(java.nio.FloatBuffer dst) {
+    requireF32("copyTo");
+    HostCopies.toHost(this, HostCopies.floats(dst, numel(), true, "dst"));
+    dst.position(dst.position() + (int) numel());
+  }
+
+  /** Copies the raw contents (any dtype) into {@code dst}, which must be exactly {@link #byteSize()} bytes. */
+  public void copyTo(MemorySegment dst) {
+    HostCopies.requireSize(dst, byteSize(), true, "dst");
+    HostCopies.toHost(this, dst);
+  }
 }

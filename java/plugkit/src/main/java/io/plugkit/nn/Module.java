@@ -1,11 +1,10 @@
 package io.plugkit.nn;
 
 import io.plugkit.DType;
+import io.plugkit.Shape;
 import io.plugkit.Tensor;
 import io.plugkit.io.SafeTensors;
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import io.plugkit.io.SafeTensorsFile;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -34,6 +33,7 @@ public abstract class Module {
   private final Set<String> buffersOptionalOnLoad = new HashSet<>();
   private final Map<String, Module> children = new LinkedHashMap<>();
   private boolean training = true;
+  private boolean frozen;
 
   /** Applies the module to one input. */
   public abstract Tensor forward(Tensor x);
@@ -162,17 +162,31 @@ public abstract class Module {
    */
   public final void loadStateDict(Map<String, SafeTensors.Entry> entries, boolean strict) {
     if (entries == null) throw new IllegalArgumentException("entries: expected a map of tensors but got null");
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    for (var e : entries.entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+    for (var e : checkFits(shapes, strict).entrySet()) entries.get(e.getKey()).copyInto(e.getValue());
+  }
+
+  /**
+   * Checks a state dict given by entry shapes against this module (see {@link #loadStateDict(Map,
+   * boolean)}) and returns the tensors to write, by key; writes nothing.
+   */
+  private Map<String, Tensor> checkFits(Map<String, Shape> entries, boolean strict) {
+    requireNotFrozen("load weights into");
     Map<String, Tensor> own = stateDict();
     Set<String> optional = new HashSet<>();
     collectOptional("", optional);
     List<String> missing = new ArrayList<>();
     List<String> mismatched = new ArrayList<>();
+    Map<String, Tensor> toWrite = new LinkedHashMap<>();
     for (var e : own.entrySet()) {
-      SafeTensors.Entry entry = entries.get(e.getKey());
-      if (entry == null) {
+      Shape shape = entries.get(e.getKey());
+      if (shape == null) {
         if (!optional.contains(e.getKey())) missing.add(e.getKey());
-      } else if (!entry.shape().equals(e.getValue().shape())) {
-        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + entry.shape());
+      } else if (!shape.equals(e.getValue().shape())) {
+        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + shape);
+      } else {
+        toWrite.put(e.getKey(), e.getValue());
       }
     }
     List<String> unexpected = new ArrayList<>();
@@ -184,33 +198,24 @@ public abstract class Module {
     if (!problems.isEmpty()) {
       throw new IllegalArgumentException("state dict does not fit " + getClass().getSimpleName() + ": " + String.join("; ", problems));
     }
-    for (var e : own.entrySet()) {
-      SafeTensors.Entry entry = entries.get(e.getKey());
-      if (entry != null) copyInto(e.getValue(), entry);
-    }
-  }
-
-  private static void copyInto(Tensor target, SafeTensors.Entry entry) {
-    if (target.dtype() == DType.F32) {
-      target.copyFrom(MemorySegment.ofArray(entry.toFloats()));
-      return;
-    }
-    long[] values = new long[Math.toIntExact(target.numel())];
-    if (entry.dtype() == DType.I64) {
-      ByteBuffer.wrap(entry.data()).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(values);
-    } else {
-      float[] f = entry.toFloats();
-      for (int i = 0; i < values.length; i++) values[i] = (long) f[i];
-    }
-    target.copyFrom(MemorySegment.ofArray(values));
+    return toWrite;
   }
 
   /** Loads a safetensors file strictly. */
   public final void load(Path file) { load(file, true); }
 
+  /**
+   * Loads a safetensors file of any size: the file is mapped, its header checked against this
+   * module as {@link #loadStateDict(Map, boolean)} does, then each tensor is copied from the
+   * mapping straight to its device.
+   */
   public final void load(Path file, boolean strict) {
     if (file == null) throw new IllegalArgumentException("file: expected a path but got null");
-    loadStateDict(SafeTensors.read(file), strict);
+    try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+      Map<String, Shape> shapes = new LinkedHashMap<>();
+      for (var e : f.tensors().entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+      for (var e : checkFits(shapes, strict).entrySet()) f.copyInto(e.getKey(), e.getValue());
+    }
   }
 
   /** Writes {@link #stateDict()} as a safetensors file (metadata {@code format: pt}, as safetensors' save_model). */
@@ -219,17 +224,59 @@ public abstract class Module {
     SafeTensors.write(file, stateDict(), Map.of("format", "pt"));
   }
 
-  /** Sets training mode on this module and its descendants; returns this. */
+  /**
+   * Sets training mode on this module and its descendants; returns this.
+   *
+   * @throws IllegalStateException for {@code on} when this module or a descendant is frozen
+   *     (nothing changes then)
+   */
   public final Module train(boolean on) {
-    training = on;
-    for (Module c : children.values()) c.train(on);
+    if (on) requireNotFrozen("train");
+    setTraining(on);
     return this;
+  }
+
+  private void setTraining(boolean on) {
+    training = on;
+    for (Module c : children.values()) c.setTraining(on);
   }
 
   public final Module train() { return train(true); }
 
   /** Inference mode (BatchNorm uses running statistics, dropout is off); returns this. */
   public final Module eval() { return train(false); }
+
+  /**
+   * Freezes this module and its descendants for serving, for good: eval mode, parameters stop
+   * requiring grad, and {@link #train(boolean) train(true)} or loading weights throws
+   * {@link IllegalStateException}, so no training-mode forward can run. A frozen module's forward
+   * only reads its parameters and buffers, so one instance may serve many threads at once (in
+   * training mode BatchNorm writes its running statistics on every forward, a data race between
+   * threads). Load weights first; freeze before handing the module to other threads. Returns this.
+   */
+  public final Module freeze() {
+    frozen = true;
+    training = false;
+    for (Parameter p : parameters.values()) p.tensor().requiresGrad(false);
+    for (Module c : children.values()) c.freeze();
+    return this;
+  }
+
+  /** True after {@link #freeze()} of this module or of a module containing it. */
+  public final boolean isFrozen() { return frozen; }
+
+  private boolean anyFrozen() {
+    if (frozen) return true;
+    for (Module c : children.values()) if (c.anyFrozen()) return true;
+    return false;
+  }
+
+  private void requireNotFrozen(String what) {
+    if (anyFrozen()) {
+      throw new IllegalStateException("cannot " + what + " " + getClass().getSimpleName()
+          + ": it is frozen for inference (or contains a frozen module); freeze() is permanent, build a new module to train");
+    }
+  }
 
   public final boolean isTraining() { return training; }
 
