@@ -25,7 +25,7 @@ public final class HostLibrary {
   private static final MethodHandle CACHE_SET_LIMIT = handle("pk_host_cache_set_limit",
       FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
   private static final MethodHandle CACHE_BYTES = handle("pk_host_cache_bytes", FunctionDescriptor.of(ValueLayout.JAVA_LONG));
-  // Critical: a few nanoseconds, not the thread-state transitions of a normal downcall, per launch.
+  // Critical (no thread-state transitions): it runs before every kernel launch and returns at once.
   private static final MethodHandle USE_THREADS = LINKER.downcallHandle(LIB.find("pk_use_threads").orElseThrow(
       () -> new UnsupportedFeatureException("symbol pk_use_threads missing from libplugkit_host.so")),
       FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT), Linker.Option.critical(false));

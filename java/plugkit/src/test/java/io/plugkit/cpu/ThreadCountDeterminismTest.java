@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Every CPU op gives the same bits at any thread count: GEMMs are cut into blocks that depend on
  * the shapes only (native/pk_runtime.cpp), and kernel items own their outputs. Shapes are large
- * enough that GEMMs are cut into several blocks and kernels run in parallel.
+ * enough that every GEMM is cut into blocks (2 to 4) and kernels run in parallel.
  */
 class ThreadCountDeterminismTest {
   private static final Device CPU = Device.cpu();
@@ -46,14 +46,14 @@ class ThreadCountDeterminismTest {
   @Test
   void linearAndMatmulForwardAndBackward() {
     assertSameBitsAtEveryThreadCount("linear", () -> {
-      Tensor x = Tensor.randn(CPU, 1, 200, 300).requiresGrad(true);
-      Tensor w = Tensor.randn(CPU, 2, 260, 300).requiresGrad(true);
-      Tensor b = Tensor.randn(CPU, 3, 260).requiresGrad(true);
+      Tensor x = Tensor.randn(CPU, 1, 300, 400).requiresGrad(true);
+      Tensor w = Tensor.randn(CPU, 2, 600, 400).requiresGrad(true);
+      Tensor b = Tensor.randn(CPU, 3, 600).requiresGrad(true);
       return withGrads(Linear.linear(x, w, b), x, w, b);
     });
     assertSameBitsAtEveryThreadCount("matmul", () -> {
-      Tensor a = Tensor.randn(CPU, 4, 3, 150, 200).requiresGrad(true);
-      Tensor b = Tensor.randn(CPU, 5, 3, 200, 170).requiresGrad(true);
+      Tensor a = Tensor.randn(CPU, 4, 3, 200, 300).requiresGrad(true);
+      Tensor b = Tensor.randn(CPU, 5, 3, 300, 520).requiresGrad(true);
       return withGrads(Linear.matmul(a, b), a, b);
     });
   }
@@ -61,11 +61,11 @@ class ThreadCountDeterminismTest {
   @Test
   void deformConv2dForwardAndBackward() {
     assertSameBitsAtEveryThreadCount("deform_conv2d", () -> {
-      Tensor x = Tensor.randn(CPU, 1, 2, 16, 24, 24).requiresGrad(true);
-      Tensor offset = Tensor.randn(CPU, 2, 2, 18, 24, 24).requiresGrad(true);
-      Tensor w = Tensor.randn(CPU, 3, 32, 16, 3, 3).requiresGrad(true);
-      Tensor b = Tensor.randn(CPU, 4, 32).requiresGrad(true);
-      Tensor mask = Tensor.uniform(CPU, 5, 0f, 1f, 2, 9, 24, 24).requiresGrad(true);
+      Tensor x = Tensor.randn(CPU, 1, 2, 32, 32, 32).requiresGrad(true);
+      Tensor offset = Tensor.randn(CPU, 2, 2, 18, 32, 32).requiresGrad(true);
+      Tensor w = Tensor.randn(CPU, 3, 64, 32, 3, 3).requiresGrad(true);
+      Tensor b = Tensor.randn(CPU, 4, 64).requiresGrad(true);
+      Tensor mask = Tensor.uniform(CPU, 5, 0f, 1f, 2, 9, 32, 32).requiresGrad(true);
       return withGrads(DeformConv.deformConv2d(x, offset, w, b, mask, new int[] {1}, new int[] {1}, new int[] {1}),
           x, offset, w, b, mask);
     });
