@@ -13,7 +13,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The CPU target: the same kernel sources compiled by g++ with OpenMP, OpenBLAS for GEMM, and
  * convolution as im2col + GEMM, one image at a time (so the column buffer is bounded by one
- * image's C*kh*kw*outH*outW floats). Threads: {@code PLUGKIT_THREADS}, else all cores. Freed
+ * image's C*kh*kw*outH*outW floats). Threads: {@code PLUGKIT_THREADS}, else all cores, for every
+ * thread that calls in; {@link #limitThreads} caps one thread's calls. Freed
  * blocks of 64 KiB and more are kept for reuse up to {@code PLUGKIT_HOST_CACHE_MB} (default 1024;
  * 0 turns the cache off), since fresh large blocks fault on every page's first touch.
  */
@@ -25,8 +26,7 @@ public final class CpuDriver implements Driver {
   private static final CpuDriver INSTANCE = new CpuDriver();
 
   private CpuDriver() {
-    int threads = threadsFromEnvironment();
-    HostLibrary.setThreads(threads);
+    ThreadPolicy.setThreads(threadsFromEnvironment());
     HostLibrary.setCacheLimit(cacheLimitFromEnvironment());
   }
 
@@ -65,13 +65,30 @@ public final class CpuDriver implements Driver {
   /** Bytes of freed blocks the cache holds for reuse (not counted as live tensor memory). */
   public long cachedBytes() { return HostLibrary.cachedBytes(); }
 
-  /** Sets the threads of the kernels and of GEMM (one OpenMP team serves both). */
+  /**
+   * Sets the threads of the kernels and of GEMM (one OpenMP team serves both) for every thread of
+   * the process, from its next call on. Each thread that calls in leads a team of its own, so with
+   * many request threads at once, prefer 1 (or {@link #limitThreads}). Results are the same bits
+   * at any thread count.
+   */
   public void setThreads(int threads) {
     if (threads < 1) throw new IllegalArgumentException("threads: expected >= 1 but got " + threads);
-    HostLibrary.setThreads(threads);
+    ThreadPolicy.setThreads(threads);
   }
 
-  public int threads() { return HostLibrary.threads(); }
+  /** The threads a call from the calling thread runs on now: {@link #setThreads}'s, capped by its limit. */
+  public int threads() { return ThreadPolicy.team(); }
+
+  /**
+   * Caps the threads of the calling Java thread's CPU calls at {@code threads} until the returned
+   * limit is closed; for servers that run each request on one thread
+   * ({@code try (var t = CpuDriver.limitThreads(1)) {...}}) beside work that uses all cores.
+   * Holds for a virtual thread whichever carrier runs it.
+   */
+  public static ThreadLimit limitThreads(int threads) {
+    if (threads < 1) throw new IllegalArgumentException("threads: expected >= 1 but got " + threads);
+    return new ThreadLimit(threads);
+  }
 
   @Override public Device device() { return Device.cpu(); }
 
@@ -98,14 +115,15 @@ public final class CpuDriver implements Driver {
   @Override public void launch(Kernel kernel, long n, Object... args) {
     KernelArgs.validate(kernel, n, args);
     if (n == 0) return;
-    HostLibrary.launch(kernel, n, args);
+    HostLibrary.launch(ThreadPolicy.team(), kernel, n, args);
   }
 
   @Override public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
       long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC, int batch) {
     if (m == 0 || n == 0) return;
+    int threads = ThreadPolicy.team();
     for (int i = 0; i < batch; i++) {
-      OpenBlas.sgemm(transA, transB, m, n, k, alpha, a + 4L * i * strideA, lda, b + 4L * i * strideB, ldb, beta,
+      OpenBlas.sgemm(threads, transA, transB, m, n, k, alpha, a + 4L * i * strideA, lda, b + 4L * i * strideB, ldb, beta,
           c + 4L * i * strideC, ldc);
     }
   }

@@ -25,10 +25,12 @@ public final class HostLibrary {
   private static final MethodHandle CACHE_SET_LIMIT = handle("pk_host_cache_set_limit",
       FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
   private static final MethodHandle CACHE_BYTES = handle("pk_host_cache_bytes", FunctionDescriptor.of(ValueLayout.JAVA_LONG));
-  private static final MethodHandle SET_THREADS = handle("pk_set_num_threads", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
-  private static final MethodHandle GET_THREADS = handle("pk_get_num_threads", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+  // Critical (no thread-state transitions): it runs before every kernel launch and returns at once.
+  private static final MethodHandle USE_THREADS = LINKER.downcallHandle(LIB.find("pk_use_threads").orElseThrow(
+      () -> new UnsupportedFeatureException("symbol pk_use_threads missing from libplugkit_host.so")),
+      FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT), Linker.Option.critical(false));
   private static final MethodHandle SGEMM = handle("pk_sgemm", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG,
-      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
   private static final ConcurrentHashMap<String, MethodHandle> KERNELS = new ConcurrentHashMap<>();
@@ -81,30 +83,14 @@ public final class HostLibrary {
     }
   }
 
-  public static void setThreads(int n) {
-    try {
-      SET_THREADS.invokeExact(n);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
-  }
-
-  public static int threads() {
-    try {
-      return (int) GET_THREADS.invokeExact();
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
-  }
-
   /**
-   * Row-major GEMM split across the OpenMP team, each block one single-threaded call of
-   * {@code cblasSgemm} (the address of OpenBLAS's cblas_sgemm).
+   * Row-major GEMM cut into blocks that depend on the shape only, run across {@code threads}, each
+   * block one single-threaded call of {@code cblasSgemm} (the address of OpenBLAS's cblas_sgemm).
    */
-  public static void sgemm(long cblasSgemm, boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
+  public static void sgemm(long cblasSgemm, int threads, boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
       int lda, long b, int ldb, float beta, long c, int ldc) {
     try {
-      SGEMM.invokeExact(cblasSgemm, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      SGEMM.invokeExact(cblasSgemm, threads, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -113,13 +99,19 @@ public final class HostLibrary {
   /** True when the library exports this kernel (used by the signature test). */
   public static boolean hasSymbol(String name) { return LIB.find(name).isPresent(); }
 
-  /** Calls the host variant of {@code kernel} with n first, then {@code args}. */
-  public static void launch(Kernel kernel, long n, Object[] args) {
+  /**
+   * Calls the host variant of {@code kernel} with n first, then {@code args}, its parallel loops
+   * on {@code threads}. OpenMP's thread count belongs to the OS thread, so it is set on this one
+   * right before the call; nothing between the two calls blocks, so a virtual thread stays on its
+   * carrier.
+   */
+  public static void launch(int threads, Kernel kernel, long n, Object[] args) {
     MethodHandle h = KERNELS.computeIfAbsent(kernel.name(), name -> handle(name, descriptor(kernel)));
     Object[] all = new Object[args.length + 1];
     all[0] = n;
     System.arraycopy(args, 0, all, 1, args.length);
     try {
+      USE_THREADS.invokeExact(threads);
       h.invokeWithArguments(all);
     } catch (Throwable t) {
       throw rethrow(t);

@@ -62,11 +62,12 @@ public final class OpenBlas {
 
   /**
    * Row-major C = alpha op(A) op(B) + beta C on host addresses. OpenBLAS itself runs one thread
-   * ({@link ThreadPolicy}); the work is split across the kernels' OpenMP team.
+   * ({@link ThreadPolicy}); the work is split across an OpenMP team of {@code threads}, the same
+   * bits at any count.
    */
-  public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
+  public static void sgemm(int threads, boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
       int ldb, float beta, long c, int ldc) {
-    HostLibrary.sgemm(SGEMM, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    HostLibrary.sgemm(SGEMM, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   public static String describe() {
