@@ -2,13 +2,15 @@
 // Shapes: any contiguous F32 tensor viewed as n values. Thread mapping: one item per value.
 #include "plugkit/portable.cuh"
 
+// PyTorch's relu is clamp_min(x, 0), which propagates NaN: relu(NaN) = NaN.
 PK_KERNEL void relu_forward(int64_t n, const float* x, float* y) {
-  PK_FOR(i, n) { y[i] = x[i] > 0.0f ? x[i] : 0.0f; }
+  PK_FOR(i, n) { y[i] = x[i] < 0.0f ? 0.0f : x[i]; }
 }
 
-// PyTorch's rule: the gradient at exactly 0 is 0.
+// PyTorch's threshold_backward: x <= 0 ? 0 : dy. The gradient at exactly 0 is 0, and a NaN input
+// passes dy through (NaN <= 0 is false).
 PK_KERNEL void relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
-  PK_FOR(i, n) { dx[i] = x[i] > 0.0f ? dy[i] : 0.0f; }
+  PK_FOR(i, n) { dx[i] = x[i] <= 0.0f ? 0.0f : dy[i]; }
 }
 
 PK_KERNEL void sigmoid_forward(int64_t n, const float* x, float* y) {

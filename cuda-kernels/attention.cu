@@ -2,12 +2,21 @@
 //   out = softmax(scale * q k^T) v, computed as FlashAttention does (Dao et al. 2022): keys are
 //   visited in tiles and the softmax is kept online (running row max m and row sum l, earlier
 //   partial outputs rescaled by exp(m_old - m_new) when the max grows), so the N x M affinity
-//   matrix is never stored. The forward saves lse = m + log(l) per query row; the backward
-//   (FlashAttention-2, Dao 2023) recomputes P = exp(scale * q k^T - lse) tile by tile:
+//   matrix is never stored. The forward saves stats = (m, 1 / l) per query row; the backward
+//   (FlashAttention-2, Dao 2023) recomputes P = exp(t - m) / l tile by tile, t = (q . k) * scale:
 //     dV = P^T dO,  dP = dO V^T,  dS = P * (dP - delta),  delta = rowsum(dO * O),
 //     dQ = scale * dS K,  dK = scale * dS^T Q.
 // Shapes (contiguous): q [B, N, D], k [B, M, D], v [B, M, Dv], out and dout [B, N, Dv],
-// lse and delta [B, N]; dq, dk, dv as q, k, v. M = 0 gives out = 0 and lse = -inf.
+// stats [B, N, 2], delta [B, N]; dq, dk, dv as q, k, v. M = 0 gives out = 0 and stats (-inf, 0).
+//
+// Exact recomputation. The backward must see the very logits the forward rounded: at |t| = 7e7 one
+// ulp of t is 8, so a logit off by one rounding (another summation order, an FMA of t - m that the
+// forward rounded in two steps) or a saved logsumexp m + log(l) (log(l) vanishes into m) moves P by
+// a factor e^8, and dV with it. So: every (query, key) dot product is computed by the same code in
+// the same order as in the forward (GPU: the same sequential sum over D, whose FMAs are symmetric in
+// q and k; host: one out-of-line attention_dots called with the forward's arguments, query groups of
+// 4 included); t = dot * scale is rounded on its own before m is subtracted (__fmul_rn on the GPU, a
+// separate loop on the host); and the backward takes m and 1/l, not their logsumexp.
 //
 // Thread mapping. n counts rows on both targets: B*N query rows for the forward, delta and dQ,
 // B*M key rows for dK/dV. The host runs 4 rows (of one batch) per OpenMP item (forward and dQ
@@ -95,6 +104,18 @@ __device__ void attention_accumulate(float acc[ATTENTION_PER_THREAD], AttentionR
   __syncthreads();
 }
 
+// The scaled logit, rounded on its own: no FMA may fuse it with the subtraction of the max (the
+// forward and the backward must agree bit for bit, see the file comment).
+__device__ __forceinline__ float attention_scaled(float dot, float scale) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(dot, scale);
+#else  // the emulated device (g++): an empty asm makes the product a value the compiler must keep
+  float t = dot * scale;
+  __asm__("" : "+x"(t));
+  return t;
+#endif
+}
+
 // The 4 threads of a row are neighbours in one warp: two xor-shuffles combine them.
 __device__ __forceinline__ float attention_row_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
@@ -109,11 +130,11 @@ __device__ __forceinline__ float attention_row_sum(float v) {
 __device__ __forceinline__ int attention_tiles(int size) { return (size + ATTENTION_TILE - 1) / ATTENTION_TILE; }
 
 // Column chunks of 64 for an output of `width` columns; at least one, so that a block still
-// computes lse (forward) when Dv = 0.
+// computes the row stats (forward) when Dv = 0.
 __device__ __forceinline__ int attention_chunks(int width) { return width > 0 ? (width + ATTENTION_COLS - 1) / ATTENTION_COLS : 1; }
 
 PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
-                                 const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
+                                 const float* __restrict__ v, float* __restrict__ out, float* __restrict__ stats,
                                  int queries, int keys, int dim, int valueDim, float scale) {
   __shared__ float stage[ATTENTION_STAGE];
   __shared__ AttentionRow probs[ATTENTION_TILE];
@@ -139,7 +160,7 @@ PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const f
       attention_scores(s, qTile, queryValid, k + (b * keys + k0) * dim, keyValid, dim, stage);
       float tileMax = -INFINITY;
       for (int j = 0; j < ATTENTION_PER_THREAD; ++j) {
-        s[j] = lane + 4 * j < keyValid ? s[j] * scale : -INFINITY;
+        s[j] = lane + 4 * j < keyValid ? attention_scaled(s[j], scale) : -INFINITY;
         tileMax = fmaxf(tileMax, s[j]);
       }
       // Every tile holds at least one real key, so mNew is finite and alpha = 0 on the first tile.
@@ -163,14 +184,17 @@ PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const f
         const int c = lane + 4 * j;
         if (c < width) out[r * valueDim + c0 + c] = acc[j] * inv;
       }
-      if (c0 == 0 && lane == 0) lse[r] = m + logf(l);
+      if (c0 == 0 && lane == 0) {
+        stats[2 * r] = m;
+        stats[2 * r + 1] = inv;
+      }
     }
   }
 }
 
 PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                      const float* __restrict__ v, const float* __restrict__ dout,
-                                     const float* __restrict__ lse, const float* __restrict__ delta,
+                                     const float* __restrict__ stats, const float* __restrict__ delta,
                                      float* __restrict__ dq, int queries, int keys, int dim, int valueDim, float scale) {
   __shared__ float stage[ATTENTION_STAGE];
   __shared__ AttentionRow grads[ATTENTION_TILE];
@@ -186,7 +210,8 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
     const int queryValid = min(ATTENTION_TILE, queries - q0);
     const int width = min(ATTENTION_COLS, dim - c0);
     const int64_t r = b * queries + q0 + row;
-    const float rowLse = row < queryValid ? lse[r] : 0.0f;
+    const float rowMax = row < queryValid ? stats[2 * r] : 0.0f;
+    const float rowInv = row < queryValid ? stats[2 * r + 1] : 0.0f;
     const float rowDelta = row < queryValid ? delta[r] : 0.0f;
     float acc[ATTENTION_PER_THREAD];
     for (int j = 0; j < ATTENTION_PER_THREAD; ++j) acc[j] = 0.0f;
@@ -199,7 +224,7 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
                        valueDim, stage);
       for (int j = 0; j < ATTENTION_PER_THREAD; ++j) {
         const bool real = row < queryValid && lane + 4 * j < keyValid;
-        const float p = real ? expf(s[j] * scale - rowLse) : 0.0f;
+        const float p = real ? expf(attention_scaled(s[j], scale) - rowMax) * rowInv : 0.0f;
         grads[row][lane + 4 * j] = p * (dp[j] - rowDelta);
       }
       attention_accumulate(acc, grads, k + (b * keys + k0) * dim, keyValid, dim, c0, width, stage);
@@ -217,7 +242,7 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
 // c0 < D) and of dV (when c0 < Dv), so both gradients come from one recomputation of P and dS.
 PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                        const float* __restrict__ v, const float* __restrict__ dout,
-                                       const float* __restrict__ lse, const float* __restrict__ delta,
+                                       const float* __restrict__ stats, const float* __restrict__ delta,
                                        float* __restrict__ dk, float* __restrict__ dv, int queries, int keys, int dim,
                                        int valueDim, float scale) {
   __shared__ float stage[ATTENTION_STAGE];
@@ -247,7 +272,8 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
       for (int j = 0; j < ATTENTION_PER_THREAD; ++j) {
         const int qi = lane + 4 * j;
         const bool real = row < keyValid && qi < queryValid;
-        const float p = real ? expf(s[j] * scale - lse[b * queries + q0 + qi]) : 0.0f;
+        const int64_t qr = b * queries + q0 + qi;
+        const float p = real ? expf(attention_scaled(s[j], scale) - stats[2 * qr]) * stats[2 * qr + 1] : 0.0f;
         dp[j] = real ? p * (dp[j] - delta[b * queries + q0 + qi]) : 0.0f;  // now dS
         tile[row][qi] = p;
       }
@@ -289,8 +315,10 @@ typedef float AttentionScores[ATTENTION_HOST_TILE];
 PK_INLINE int attention_min(int a, int b) { return a < b ? a : b; }
 
 // out[r] = a . b_r for the `rows` (1 to 4) rows b_r = b + r * stride: 4 independent sums keep 4
-// vector accumulators busy and read a once.
-PK_INLINE void attention_dots(const float* __restrict__ a, const float* __restrict__ b, int64_t stride, int rows,
+// vector accumulators busy and read a once. Out of line on purpose: one compiled body, so a call with
+// the same arguments gives the same bits in every kernel (the backward recomputes the forward's
+// logits with the forward's calls; an inlined copy could be vectorised or contracted differently).
+static __attribute__((noinline)) void attention_dots(const float* __restrict__ a, const float* __restrict__ b, int64_t stride, int rows,
                               int len, float out[ATTENTION_ROWS]) {
   if (rows == ATTENTION_ROWS) {
     const float* b1 = b + stride;
@@ -379,7 +407,7 @@ PK_INLINE int64_t attention_items(int64_t n, int size) { return n / size * ((siz
 // weigh the work instead (`work`: multiply-adds per item).
 
 PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
-                                 const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
+                                 const float* __restrict__ v, float* __restrict__ out, float* __restrict__ stats,
                                  int queries, int keys, int dim, int valueDim, float scale) {
   const int groups = (queries + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
   const int64_t items = attention_items(n, queries);
@@ -430,14 +458,15 @@ PK_KERNEL void attention_forward(int64_t n, const float* __restrict__ q, const f
       const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
       float* orow = o + (int64_t)r * valueDim;
       for (int c = 0; c < valueDim; ++c) orow[c] *= inv;
-      lse[row0 + r] = m[r] + logf(l[r]);
+      stats[2 * (row0 + r)] = m[r];
+      stats[2 * (row0 + r) + 1] = inv;
     }
   }
 }
 
 PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                      const float* __restrict__ v, const float* __restrict__ dout,
-                                     const float* __restrict__ lse, const float* __restrict__ delta,
+                                     const float* __restrict__ stats, const float* __restrict__ delta,
                                      float* __restrict__ dq, int queries, int keys, int dim, int valueDim, float scale) {
   const int groups = (queries + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
   const int64_t items = attention_items(n, queries);
@@ -458,12 +487,16 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
       attention_score_tile(ds, dout + row0 * valueDim, valueDim, rows, v + (b * keys + k0) * valueDim, valueDim, count,
                            valueDim);
       for (int r = 0; r < rows; ++r) {
-        const float rowLse = lse[row0 + r];
+        const float rowMax = stats[2 * (row0 + r)];
+        const float rowInv = stats[2 * (row0 + r) + 1];
         const float rowDelta = delta[row0 + r];
         float* sr = s[r];
         float* dsr = ds[r];
+        // Two loops: t = dot * scale is stored rounded, as the forward's, before m is subtracted.
         #pragma omp simd
-        for (int j = 0; j < count; ++j) sr[j] = pk_host_exp(scale * sr[j] - rowLse);
+        for (int j = 0; j < count; ++j) sr[j] *= scale;
+        #pragma omp simd
+        for (int j = 0; j < count; ++j) sr[j] = pk_host_exp(sr[j] - rowMax) * rowInv;
         // dS * scale: the scale of dQ = scale * dS K folded in
         #pragma omp simd
         for (int j = 0; j < count; ++j) dsr[j] = sr[j] * (dsr[j] - rowDelta) * scale;
@@ -475,7 +508,7 @@ PK_KERNEL void attention_backward_dq(int64_t n, const float* __restrict__ q, con
 
 PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, const float* __restrict__ k,
                                        const float* __restrict__ v, const float* __restrict__ dout,
-                                       const float* __restrict__ lse, const float* __restrict__ delta,
+                                       const float* __restrict__ stats, const float* __restrict__ delta,
                                        float* __restrict__ dk, float* __restrict__ dv, int queries, int keys, int dim,
                                        int valueDim, float scale) {
   const int groups = (keys + ATTENTION_ROWS - 1) / ATTENTION_ROWS;
@@ -497,13 +530,24 @@ PK_KERNEL void attention_backward_dkdv(int64_t n, const float* __restrict__ q, c
       const int64_t r0 = b * queries + q0;
       const float* qt = q + r0 * dim;
       const float* gt = dout + r0 * valueDim;
-      attention_score_tile(p, k + row0 * dim, dim, rows, qt, dim, count, dim);
+      // The logits as the forward computed them: its calls, one per key, over query groups of 4
+      // (q0 is a multiple of 64, so these groups are the forward's), then transposed.
+      for (int g = 0; g < count; g += ATTENTION_ROWS) {
+        AttentionScores t[ATTENTION_ROWS];
+        const int groupRows = attention_min(ATTENTION_ROWS, count - g);
+        attention_score_tile(t, qt + (int64_t)g * dim, dim, groupRows, k + row0 * dim, dim, rows, dim);
+        for (int r = 0; r < rows; ++r) {
+          for (int i = 0; i < groupRows; ++i) p[r][g + i] = t[i][r];
+        }
+      }
       attention_score_tile(ds, v + row0 * valueDim, valueDim, rows, gt, valueDim, count, valueDim);
       for (int r = 0; r < rows; ++r) {
         float* pr = p[r];
         float* dsr = ds[r];
         #pragma omp simd
-        for (int i = 0; i < count; ++i) pr[i] = pk_host_exp(scale * pr[i] - lse[r0 + i]);
+        for (int i = 0; i < count; ++i) pr[i] *= scale;  // rounded alone, as in the forward
+        #pragma omp simd
+        for (int i = 0; i < count; ++i) pr[i] = pk_host_exp(pr[i] - stats[2 * (r0 + i)]) * stats[2 * (r0 + i) + 1];
         #pragma omp simd
         for (int i = 0; i < count; ++i) dsr[i] = pr[i] * (dsr[i] - delta[r0 + i]) * scale;  // scale of dK folded in
       }

@@ -17,16 +17,22 @@
 #define GATE_SIGMOID 0
 #define GATE_HARD_SIGMOID 1
 
+// Hard sigmoid as PyTorch's hardsigmoid, min(max(a + 3, 0), 6) / 6 with NaN propagating (its
+// std::min/std::max and vector minimum/maximum keep NaN; fminf/fmaxf would give 0.5 or 0).
 PK_INLINE float gates_apply(float a, int gate) {
-  if (gate == GATE_HARD_SIGMOID) return fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f;
+  if (gate == GATE_HARD_SIGMOID) {
+    const float t = a + 3.0f;
+    return (t < 0.0f ? 0.0f : (t > 6.0f ? 6.0f : t)) / 6.0f;
+  }
   return pk_sigmoid(a);
 }
 
-// dg/da from a and s = g(a). Hard sigmoid: 1/6 strictly inside (-3, 3), 0 elsewhere (PyTorch's
-// hardsigmoid_backward).
-PK_INLINE float gates_slope(float a, float s, int gate) {
-  if (gate == GATE_HARD_SIGMOID) return (a > -3.0f && a < 3.0f) ? 1.0f / 6.0f : 0.0f;
-  return s * (1.0f - s);
+// da from a, s = g(a) and the summed gradient of the gate. Hard sigmoid: PyTorch's
+// hardsigmoid_backward, (a > -3 && a < 3) ? grad / 6 : 0, a select, so a NaN a or a NaN sum
+// outside (-3, 3) gives 0 as in PyTorch (a product with a zero slope would give NaN).
+PK_INLINE float gates_grad(float sum, float a, float s, int gate) {
+  if (gate == GATE_HARD_SIGMOID) return (a > -3.0f && a < 3.0f) ? sum * (1.0f / 6.0f) : 0.0f;
+  return sum * (s * (1.0f - s));
 }
 
 // ---- max with amax's tie rule -----------------------------------------------------------------
@@ -364,7 +370,7 @@ PK_KERNEL void gate_channel_backward(int64_t n, const float* __restrict__ x, con
       sum += dyq[i] * xq[i];
     }
     sum = pk_block_sum(sum);
-    if (threadIdx.x == 0) da[q] = sum * gates_slope(a[q], s, gate);
+    if (threadIdx.x == 0) da[q] = gates_grad(sum, a[q], s, gate);
   }
 }
 #else
@@ -392,7 +398,7 @@ PK_KERNEL void gate_channel_backward(int64_t n, const float* __restrict__ x, con
       sum += dyq[i] * xq[i];
     }
     for (int k = 0; k < GATES_LANES; ++k) sum += lanes[k];
-    da[q] = sum * gates_slope(a[q], s, gate);
+    da[q] = gates_grad(sum, a[q], s, gate);
   }
 }
 #endif
@@ -415,7 +421,7 @@ PK_KERNEL void gate_spatial_backward(int64_t n, const float* __restrict__ x, con
       dx[j] = dy[j] * s;
       sum += dy[j] * x[j];
     }
-    da[i] = sum * gates_slope(a[i], s, gate);
+    da[i] = gates_grad(sum, a[i], s, gate);
   }
 }
 #else
@@ -440,7 +446,7 @@ PK_KERNEL void gate_spatial_backward(int64_t n, const float* __restrict__ x, con
         sum[k] += dy[offset + k] * x[offset + k];
       }
     }
-    for (int k = 0; k < len; ++k) da[b * planeSize + p0 + k] = sum[k] * gates_slope(ab[k], s[k], gate);
+    for (int k = 0; k < len; ++k) da[b * planeSize + p0 + k] = gates_grad(sum[k], ab[k], s[k], gate);
   }
 }
 #endif

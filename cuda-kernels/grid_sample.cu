@@ -29,12 +29,27 @@ PK_INLINE float grid_sample_unnormalize(float coord, int size, int alignCorners,
   return ((coord + 1) * (float)size - 1) / 2;
 }
 
-// Clamp to [0, size-1], written as std::min(size-1, std::max(in, 0)) so NaN maps as in PyTorch.
-// The gradient is 0 on the borders themselves (PyTorch counts them as out of bounds).
+// Non-finite grid values (PyTorch 1.13's CPU kernel, GridSamplerKernel.cpp, checked by running it;
+// fixtures edge_*): a NaN or infinite source coordinate never becomes an index (the cast would be
+// undefined; PyTorch's int32 conversion gives INT_MIN, out of bounds). With zeros padding a
+// non-finite coordinate reads nothing, but bilinear and bicubic still multiply the zeros by their
+// NaN weights: the output is NaN, and so is each grid gradient that multiplies those weights.
+// Border and reflection clip NaN to 0 (reflection turns +-inf into NaN first, border clamps it),
+// so those read real pixels; bicubic's NaN coefficients still make its output NaN.
+
+// A float pixel coordinate as an index; NaN, +-inf and anything beyond +-2^30 give an index far
+// outside every plane (its +1 neighbour too).
+PK_INLINE int64_t grid_sample_index(float f) {
+  return fabsf(f) < 1073741824.0f ? (int64_t)f : -((int64_t)1 << 40);
+}
+
+// Clamp to [0, size-1] as PyTorch's vectorised clip_coordinates, clamp_max(size-1, clamp_min(0, in)),
+// which maps NaN to 0 (std::min/std::max, as in GridSampler.h, would give size-1).
+// The gradient is 0 on the borders themselves (PyTorch counts them as out of bounds) and for NaN.
 PK_INLINE float grid_sample_clip(float in, int size, float* mult) {
   float hi = (float)(size - 1);
   *mult = (in > 0 && in < hi) ? 1.0f : 0.0f;
-  float lo = in < 0 ? 0.0f : in;
+  float lo = in > 0 ? in : 0.0f;
   return lo < hi ? lo : hi;
 }
 
@@ -46,6 +61,10 @@ PK_INLINE float grid_sample_reflect(float in, int twiceLow, int twiceHigh, float
     *mult = 0.0f;
     return 0.0f;
   }
+  if (!(fabsf(in) < INFINITY)) {  // NaN and +-inf reflect to NaN (fmod(inf) is NaN), which the clip maps to 0
+    *mult = 0.0f;
+    return NAN;
+  }
   float min = (float)twiceLow / 2;
   float span = (float)(twiceHigh - twiceLow) / 2;
   float sign = 1.0f;
@@ -55,8 +74,8 @@ PK_INLINE float grid_sample_reflect(float in, int twiceLow, int twiceHigh, float
     in = -in;
   }
   float extra = fmodf(in, span);
-  int64_t flips = (int64_t)floorf(in / span);
-  if (flips % 2 == 0) {
+  // The parity of the flips, in float: beyond 2^24 every float is even, and no int64 cast overflows.
+  if (fmodf(floorf(in / span), 2.0f) == 0.0f) {
     *mult = sign;
     return extra + min;
   }
@@ -98,8 +117,8 @@ PK_INLINE int grid_sample_inside(int64_t y, int64_t x, int inH, int inW) {
 // plane, or -1 when the tap falls outside (zeros padding).
 PK_INLINE int64_t grid_sample_tap(float x, float y, int inH, int inW, int paddingMode, int alignCorners) {
   float unused;
-  int64_t ix = (int64_t)grid_sample_pad(x, inW, paddingMode, alignCorners, &unused);
-  int64_t iy = (int64_t)grid_sample_pad(y, inH, paddingMode, alignCorners, &unused);
+  int64_t ix = grid_sample_index(grid_sample_pad(x, inW, paddingMode, alignCorners, &unused));
+  int64_t iy = grid_sample_index(grid_sample_pad(y, inH, paddingMode, alignCorners, &unused));
   return grid_sample_inside(iy, ix, inH, inW) ? iy * inW + ix : -1;
 }
 
@@ -178,29 +197,28 @@ PK_KERNEL void grid_sample_forward(int64_t n, const float* input, const float* g
     float iy = grid_sample_source(y, inH, paddingMode, alignCorners, &unused);
     if (mode == GRID_SAMPLE_NEAREST) {
       // nearbyint: round half to even, as PyTorch.
-      int64_t xn = (int64_t)nearbyintf(ix);
-      int64_t yn = (int64_t)nearbyintf(iy);
+      int64_t xn = grid_sample_index(nearbyintf(ix));
+      int64_t yn = grid_sample_index(nearbyintf(iy));
       int64_t at = grid_sample_inside(yn, xn, inH, inW) ? yn * inW + xn : -1;
       for (int c = 0; c < channels; ++c, in += inPlane, out += outPlane) *out = grid_sample_read(in, at);
       continue;
     }
-    int64_t x0 = (int64_t)floorf(ix);
-    int64_t y0 = (int64_t)floorf(iy);
-    float nw = ((float)(x0 + 1) - ix) * ((float)(y0 + 1) - iy);
-    float ne = (ix - (float)x0) * ((float)(y0 + 1) - iy);
-    float sw = ((float)(x0 + 1) - ix) * (iy - (float)y0);
-    float se = (ix - (float)x0) * (iy - (float)y0);
+    float x0f = floorf(ix);
+    float y0f = floorf(iy);
+    int64_t x0 = grid_sample_index(x0f);
+    int64_t y0 = grid_sample_index(y0f);
+    float nw = ((x0f + 1.0f) - ix) * ((y0f + 1.0f) - iy);
+    float ne = (ix - x0f) * ((y0f + 1.0f) - iy);
+    float sw = ((x0f + 1.0f) - ix) * (iy - y0f);
+    float se = (ix - x0f) * (iy - y0f);
     int64_t oNw = grid_sample_inside(y0, x0, inH, inW) ? y0 * inW + x0 : -1;
     int64_t oNe = grid_sample_inside(y0, x0 + 1, inH, inW) ? y0 * inW + x0 + 1 : -1;
     int64_t oSw = grid_sample_inside(y0 + 1, x0, inH, inW) ? (y0 + 1) * inW + x0 : -1;
     int64_t oSe = grid_sample_inside(y0 + 1, x0 + 1, inH, inW) ? (y0 + 1) * inW + x0 + 1 : -1;
     for (int c = 0; c < channels; ++c, in += inPlane, out += outPlane) {
-      float acc = 0.0f;
-      if (oNw >= 0) acc += in[oNw] * nw;
-      if (oNe >= 0) acc += in[oNe] * ne;
-      if (oSw >= 0) acc += in[oSw] * sw;
-      if (oSe >= 0) acc += in[oSe] * se;
-      *out = acc;
+      // A tap outside reads 0 and still meets its weight, as in PyTorch: NaN weights give NaN.
+      *out = grid_sample_read(in, oNw) * nw + grid_sample_read(in, oNe) * ne + grid_sample_read(in, oSw) * sw +
+             grid_sample_read(in, oSe) * se;
     }
   }
 }
@@ -262,8 +280,8 @@ PK_INLINE void grid_sample_backward_point(const float* gradOut, const float* in,
     float iy = grid_sample_source(y, inH, paddingMode, alignCorners, &yMult);
     if (mode == GRID_SAMPLE_NEAREST) {
       // PyTorch defines the grid gradient of nearest sampling as zero.
-      int64_t xn = (int64_t)nearbyintf(ix);
-      int64_t yn = (int64_t)nearbyintf(iy);
+      int64_t xn = grid_sample_index(nearbyintf(ix));
+      int64_t yn = grid_sample_index(nearbyintf(iy));
       int64_t at = grid_sample_inside(yn, xn, inH, inW) ? yn * inW + xn : -1;
       if (gradInput) {
         for (int c = 0; c < channels; ++c) grid_sample_add(gradInput + c * inPlane, at, gradOut[c * outPlane], atomic);
@@ -271,12 +289,12 @@ PK_INLINE void grid_sample_backward_point(const float* gradOut, const float* in,
       xMult = 0.0f;
       yMult = 0.0f;
     } else {
-      int64_t x0 = (int64_t)floorf(ix);
-      int64_t y0 = (int64_t)floorf(iy);
-      float x1f = (float)(x0 + 1);
-      float y1f = (float)(y0 + 1);
-      float x0f = (float)x0;
-      float y0f = (float)y0;
+      float x0f = floorf(ix);
+      float y0f = floorf(iy);
+      float x1f = x0f + 1.0f;
+      float y1f = y0f + 1.0f;
+      int64_t x0 = grid_sample_index(x0f);
+      int64_t y0 = grid_sample_index(y0f);
       float nw = (x1f - ix) * (y1f - iy);
       float ne = (ix - x0f) * (y1f - iy);
       float sw = (x1f - ix) * (iy - y0f);
@@ -295,27 +313,20 @@ PK_INLINE void grid_sample_backward_point(const float* gradOut, const float* in,
           grid_sample_add(p, oSe, se * g, atomic);
         }
         if (gradGrid) {
+          // Taps outside read 0 but still meet their weights (NaN weights give NaN, as in PyTorch).
           const float* plane = in + c * inPlane;
-          if (oNw >= 0) {
-            float v = plane[oNw];
-            gx -= v * (y1f - iy) * g;
-            gy -= v * (x1f - ix) * g;
-          }
-          if (oNe >= 0) {
-            float v = plane[oNe];
-            gx += v * (y1f - iy) * g;
-            gy -= v * (ix - x0f) * g;
-          }
-          if (oSw >= 0) {
-            float v = plane[oSw];
-            gx -= v * (iy - y0f) * g;
-            gy += v * (x1f - ix) * g;
-          }
-          if (oSe >= 0) {
-            float v = plane[oSe];
-            gx += v * (iy - y0f) * g;
-            gy += v * (ix - x0f) * g;
-          }
+          float v = grid_sample_read(plane, oNw);
+          gx -= v * (y1f - iy) * g;
+          gy -= v * (x1f - ix) * g;
+          v = grid_sample_read(plane, oNe);
+          gx += v * (y1f - iy) * g;
+          gy -= v * (ix - x0f) * g;
+          v = grid_sample_read(plane, oSw);
+          gx -= v * (iy - y0f) * g;
+          gy += v * (x1f - ix) * g;
+          v = grid_sample_read(plane, oSe);
+          gx += v * (iy - y0f) * g;
+          gy += v * (ix - x0f) * g;
         }
       }
     }

@@ -24,6 +24,7 @@ public final class BatchNorm2d extends Module {
 
   public BatchNorm2d(int channels, float momentum, float eps, Device device) {
     if (channels <= 0) throw new IllegalArgumentException("channels: expected > 0 but got " + channels);
+    Init.checkSize("channels", "weight [channels]", channels);
     this.momentum = momentum;
     this.eps = eps;
     this.weight = registerParameter("weight", Tensor.ones(device, channels));

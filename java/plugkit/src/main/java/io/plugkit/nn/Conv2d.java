@@ -28,6 +28,8 @@ public final class Conv2d extends Module {
       throw new IllegalArgumentException("groups: expected a positive divisor of inChannels " + inChannels
           + " and outChannels " + outChannels + " but got " + groups);
     }
+    Init.checkSize("inChannels, outChannels, kernelH, kernelW, groups", "weight [out, in / groups, kernelH, kernelW]",
+        outChannels, inChannels / groups, kernelH, kernelW);
     this.options = Conv.Options.DEFAULT.groups(groups);
     int fanIn = inChannels / groups * kernelH * kernelW;
     this.weight = registerParameter("weight", Init.fanInUniform(device, fanIn, outChannels, inChannels / groups, kernelH, kernelW));

@@ -21,13 +21,18 @@ public abstract sealed class DeformConvPack extends Module permits DeformConv2d,
   DeformConvPack(int inChannels, int outChannels, int kernelH, int kernelW, Conv.Options options, int offsetGroups,
       boolean bias, Device device, int channelsPerPoint) {
     check(inChannels, outChannels, kernelH, kernelW, options, offsetGroups);
+    Init.checkSize("inChannels, outChannels, kernelH, kernelW, groups", "weight [out, in / groups, kernelH, kernelW]",
+        outChannels, inChannels / options.groups(), kernelH, kernelW);
+    long offsetChannels = (long) channelsPerPoint * offsetGroups * kernelH * kernelW;
+    Init.checkSize("offsetGroups, kernelH, kernelW", "conv_offset weight [" + channelsPerPoint
+        + " * offsetGroups * kernelH * kernelW, inChannels, kernelH, kernelW]", offsetChannels, inChannels, kernelH, kernelW);
     this.options = options;
     // mmcv's initialisation: U(-stdv, stdv), stdv = 1 / sqrt(inChannels * kernelH * kernelW) (all
     // input channels, not per group).
-    this.weight = registerParameter("weight", Init.fanInUniform(device, inChannels * kernelH * kernelW, outChannels,
+    this.weight = registerParameter("weight", Init.fanInUniform(device, (long) inChannels * kernelH * kernelW, outChannels,
         inChannels / options.groups(), kernelH, kernelW));
     this.bias = bias ? registerParameter("bias", Tensor.zeros(device, outChannels)) : null;
-    Conv2d conv = new Conv2d(inChannels, channelsPerPoint * offsetGroups * kernelH * kernelW, kernelH, kernelW, 1, true,
+    Conv2d conv = new Conv2d(inChannels, (int) offsetChannels, kernelH, kernelW, 1, true,
         device)
         .stride(options.strideH(), options.strideW())
         .padding(options.padH(), options.padW())

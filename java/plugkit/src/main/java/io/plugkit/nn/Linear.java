@@ -15,6 +15,7 @@ public final class Linear extends Module {
 
   public Linear(int in, int out, boolean bias, Device device) {
     if (in <= 0 || out <= 0) throw new IllegalArgumentException("in, out: expected > 0 but got " + in + ", " + out);
+    Init.checkSize("in, out", "weight [out, in]", out, in);
     this.weight = registerParameter("weight", Init.fanInUniform(device, in, out, in));
     this.bias = bias ? registerParameter("bias", Init.fanInUniform(device, in, out)) : null;
   }

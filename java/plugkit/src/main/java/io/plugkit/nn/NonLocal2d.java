@@ -62,6 +62,8 @@ public final class NonLocal2d extends Module {
     Checks.positive(interChannels, "interChannels");
     if (mode == null) throw new IllegalArgumentException("mode: expected EMBEDDED_GAUSSIAN, GAUSSIAN, DOT_PRODUCT or CONCATENATION but got null");
     if (device == null) throw new IllegalArgumentException("device: expected a device but got null");
+    Init.checkSize("inChannels, interChannels", "1x1 conv weights [interChannels, inChannels]", interChannels, inChannels);
+    if (mode == Mode.CONCATENATION) Init.checkSize("interChannels", "concat_project weight [1, 2 * interChannels]", 2L * interChannels);
     this.inChannels = inChannels;
     this.interChannels = interChannels;
     this.mode = mode;

@@ -86,6 +86,11 @@ public final class SqueezeExcite extends Module {
     this.channels = channels;
     this.options = options;
     int rd = options.reducedChannels(channels);
+    if (rd <= 0) {
+      throw new IllegalArgumentException("channels, options: expected a reduced channel count > 0 but got " + rd
+          + " from channels " + channels + " and " + options);
+    }
+    Init.checkSize("channels, options", "fc1 weight [reduced channels, channels, 1, 1]", rd, channels);
     this.fc1 = registerModule("fc1", new Conv2d(channels, rd, 1, 1, 1, options.bias(), device));
     this.bn = options.norm() ? registerModule("bn", new BatchNorm2d(rd, 0.1f, 1e-5f, device)) : null;
     this.fc2 = registerModule("fc2", new Conv2d(rd, channels, 1, 1, 1, options.bias(), device));

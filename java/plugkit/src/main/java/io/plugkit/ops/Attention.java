@@ -13,8 +13,9 @@ import io.plugkit.driver.Kernel;
  * Attention {@code softmax(scale * q k^T) v} over batched rows (cuda-kernels/attention.cu), the
  * affinity-and-aggregate step of non-local blocks. {@link #attention} is fused (FlashAttention-style
  * online softmax over key tiles): it keeps O(N*Dv + N) memory for the output and the per-row
- * logsumexp it saves, never the N x M affinity matrix, and its backward recomputes the
- * probabilities tile by tile. {@link #attentionPlain} is the same function as matmul, softmax,
+ * max and reciprocal sum it saves, never the N x M affinity matrix, and its backward recomputes
+ * the probabilities tile by tile from the very logits the forward rounded (accurate at any logit
+ * size, as PyTorch's float32 softmax). {@link #attentionPlain} is the same function as matmul, softmax,
  * matmul (it stores N x M twice); it is the reference and the path for affinities without a softmax.
  */
 public final class Attention {
@@ -44,25 +45,27 @@ public final class Attention {
     int valueDim = v.dim(2);
     Driver d = q.driver();
     Tensor out = Tensor.empty(q.device(), batch, queries, valueDim);
-    Tensor lse = Tensor.empty(q.device(), batch, queries);
+    // Per query row (m, 1 / l): the row max of the scaled logits and the reciprocal of the sum of
+    // exp(t - m). Not their logsumexp: at large logits log(l) is lost in m + log(l).
+    Tensor stats = Tensor.empty(q.device(), batch, queries, 2);
     long rows = (long) batch * queries;
     if (rows > 0) {
-      d.launch(FORWARD, rows, q.address(), k.address(), v.address(), out.address(), lse.address(), queries, keys, dim,
+      d.launch(FORWARD, rows, q.address(), k.address(), v.address(), out.address(), stats.address(), queries, keys, dim,
           valueDim, scale);
     }
     return Autograd.record("attention", out, g -> {
       Tensor dq = q.requiresGrad() ? Tensor.emptyLike(q) : null;
       Tensor dk = k.requiresGrad() || v.requiresGrad() ? Tensor.emptyLike(k) : null;
       Tensor dv = dk != null ? Tensor.emptyLike(v) : null;
-      try (Tensor delta = Tensor.emptyLike(lse)) {
+      try (Tensor delta = Tensor.empty(q.device(), batch, queries)) {
         if (rows > 0) d.launch(BACKWARD_DELTA, rows, g.address(), out.address(), delta.address(), valueDim);
         if (dq != null && rows > 0) {
-          d.launch(BACKWARD_DQ, rows, q.address(), k.address(), v.address(), g.address(), lse.address(), delta.address(),
+          d.launch(BACKWARD_DQ, rows, q.address(), k.address(), v.address(), g.address(), stats.address(), delta.address(),
               dq.address(), queries, keys, dim, valueDim, scale);
         }
         long keyRows = (long) batch * keys;
         if (dk != null && keyRows > 0) { // with N = 0 the kernel writes zeros (no query attends to a key)
-          d.launch(BACKWARD_DKDV, keyRows, q.address(), k.address(), v.address(), g.address(), lse.address(),
+          d.launch(BACKWARD_DKDV, keyRows, q.address(), k.address(), v.address(), g.address(), stats.address(),
               delta.address(), dk.address(), dv.address(), queries, keys, dim, valueDim, scale);
         }
       }

@@ -83,8 +83,12 @@ public final class Conv {
   public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options options) {
     Conv2dGeometry g = geometry(x, weight, bias, options);
     Driver d = x.driver();
-    Tensor y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-    d.conv2dForward(g, x.address(), weight.address(), y.address());
+    // Nothing to convolve (a batch of 0, 0 channels in or out): no driver call, which would size a
+    // column buffer for one image of a possibly huge input; the sums over nothing are zeros.
+    boolean noWork = x.numel() == 0 || weight.numel() == 0;
+    Tensor y = noWork ? Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW())
+        : Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+    if (!noWork) d.conv2dForward(g, x.address(), weight.address(), y.address());
     if (bias != null) addBias(y, bias, g.outChannels(), g.outH() * g.outW());
     return Autograd.record("conv2d", y, gy -> new Tensor[] {
         x.requiresGrad() ? inputGrad(g, gy, weight, x.shape()) : null,
@@ -94,12 +98,14 @@ public final class Conv {
   }
 
   private static Tensor inputGrad(Conv2dGeometry g, Tensor gy, Tensor weight, Shape shape) {
+    if (gy.numel() == 0 || weight.numel() == 0) return Tensor.zeros(gy.device(), shape.dims());
     Tensor dx = Tensor.emptyLike(gy, shape);
     gy.driver().conv2dBackwardData(g, gy.address(), weight.address(), dx.address());
     return dx;
   }
 
   private static Tensor weightGrad(Conv2dGeometry g, Tensor x, Tensor gy, Shape shape) {
+    if (gy.numel() == 0 || x.numel() == 0) return Tensor.zeros(gy.device(), shape.dims());
     Tensor dw = Tensor.emptyLike(gy, shape);
     gy.driver().conv2dBackwardFilter(g, x.address(), gy.address(), dw.address());
     return dw;

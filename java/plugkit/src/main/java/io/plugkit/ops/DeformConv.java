@@ -121,6 +121,9 @@ public final class DeformConv {
     if (kh == 0 || kw == 0) {
       throw new IllegalArgumentException("weight: expected a kernel of size > 0 but got shape " + weight.shape());
     }
+    if (channels == 0) {
+      throw new IllegalArgumentException("input: expected at least 1 input channel (dim 1) but got shape " + input.shape());
+    }
     int groupChannels = weight.dim(1);
     if (groupChannels == 0 || channels % groupChannels != 0) {
       throw new IllegalArgumentException("weight: expected dim 1 (input channels per group) to divide the "

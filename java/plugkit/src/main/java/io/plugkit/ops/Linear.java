@@ -95,6 +95,8 @@ public final class Linear {
     int m = a.dim(-2);
     int k = a.dim(-1);
     int n = b.dim(-1);
+    int[] outBatch = BatchPlan.broadcast(a, b);
+    if (m == 0 || n == 0 || k == 0 || Shape.of(outBatch).numel() == 0) return zeroWorkMatmul(a, b, outBatch, m, n);
     BatchPlan plan = BatchPlan.of(a, b);
     int[] cDims = Arrays.copyOf(plan.outBatch, plan.outBatch.length + 2);
     cDims[cDims.length - 2] = m;
@@ -117,6 +119,22 @@ public final class Linear {
         products(d, true, false, k, n, rows, a.address(), p.aIndex, g.address(), p.outIndex, db, p.bIndex, p.bInjective());
       }
       return new Tensor[] {da, db};
+    }, a, b);
+  }
+
+  /**
+   * A product with nothing to multiply (an empty batch, m, n or k = 0): the output is empty or, for
+   * k = 0, zeros, and both gradients are zeros. No per-batch index arrays, no GEMM: a batch of
+   * 2^30 empty matrices costs nothing.
+   */
+  private static Tensor zeroWorkMatmul(Tensor a, Tensor b, int[] outBatch, int m, int n) {
+    int[] cDims = Arrays.copyOf(outBatch, outBatch.length + 2);
+    cDims[cDims.length - 2] = m;
+    cDims[cDims.length - 1] = n;
+    Tensor c = Tensor.zeros(a.device(), cDims);
+    return Autograd.record("matmul", c, g -> new Tensor[] {
+        a.requiresGrad() ? Tensor.zeros(a.device(), a.dims()) : null,
+        b.requiresGrad() ? Tensor.zeros(b.device(), b.dims()) : null,
     }, a, b);
   }
 
@@ -198,7 +216,8 @@ public final class Linear {
       return new BatchPlan(new int[0], 1, zero, zero, zero, 1, 1);
     }
 
-    static BatchPlan of(Tensor a, Tensor b) {
+    /** The broadcast batch dims of a and b (all but their last two dims). */
+    static int[] broadcast(Tensor a, Tensor b) {
       int[] ad = Arrays.copyOf(a.dims(), a.rank() - 2);
       int[] bd = Arrays.copyOf(b.dims(), b.rank() - 2);
       int rank = Math.max(ad.length, bd.length);
@@ -212,6 +231,13 @@ public final class Linear {
         }
         out[i] = x == 1 ? y : x;
       }
+      return out;
+    }
+
+    static BatchPlan of(Tensor a, Tensor b) {
+      int[] ad = Arrays.copyOf(a.dims(), a.rank() - 2);
+      int[] bd = Arrays.copyOf(b.dims(), b.rank() - 2);
+      int[] out = broadcast(a, b);
       long total = Shape.of(out).numel();
       if (total > Integer.MAX_VALUE) throw new IllegalArgumentException("b: broadcast batch " + Arrays.toString(out) + " is too large");
       int count = (int) total;

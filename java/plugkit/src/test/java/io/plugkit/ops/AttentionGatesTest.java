@@ -323,6 +323,17 @@ class AttentionGatesTest {
           y.backward(fx.tensor("in.gout", d));
           assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), ATOL, RTOL, name + " dx");
           assertClose(fx.get("grad.a").toFloats(), a.grad().toArray(), ATOL, RTOL, name + " da");
+          // NaN and +-inf logits, exact +-3, NaN inputs: hardsigmoid(NaN) = NaN, and its gradient
+          // is 0 outside (-3, 3) and at NaN even where the gate's summed gradient is NaN.
+          name += "_edges";
+          fx = Fixtures.load("attention_gates/" + name);
+          x = fx.tensor("in.x", d).requiresGrad(true);
+          a = fx.tensor("in.a", d).requiresGrad(true);
+          y = kind.equals("channel") ? AttentionGates.channelGate(x, a, g) : AttentionGates.spatialGate(x, a, g);
+          assertClose(fx.get("out.y").toFloats(), y.toArray(), ATOL, RTOL, name + " y");
+          y.backward(fx.tensor("in.gout", d));
+          assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), ATOL, RTOL, name + " dx");
+          assertClose(fx.get("grad.a").toFloats(), a.grad().toArray(), ATOL, RTOL, name + " da");
         }
       }
       fx = Fixtures.load("attention_gates/layer_norm");

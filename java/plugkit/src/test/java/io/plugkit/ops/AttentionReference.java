@@ -12,13 +12,23 @@ final class AttentionReference {
   final double[] dv;
 
   AttentionReference(float[] q, float[] k, float[] v, float[] gout, int b, int n, int m, int d, int dvDim, double scale) {
+    this(q, k, v, gout, b, n, m, d, dvDim, scale, false);
+  }
+
+  /**
+   * With floatLogits, the logits are the float32 ones, (float) dot * (float) scale rounded once,
+   * from a dot product the caller makes exact in float (integers); the rest stays in double. At
+   * large logits that is the function a float32 implementation can be held to.
+   */
+  AttentionReference(float[] q, float[] k, float[] v, float[] gout, int b, int n, int m, int d, int dvDim, double scale,
+      boolean floatLogits) {
     out = new double[b * n * dvDim];
     dq = new double[q.length];
     dk = new double[k.length];
     dv = new double[v.length];
     for (int bi = 0; bi < b; bi++) {
       for (int i = 0; i < n; i++) {
-        double[] p = probabilities(q, k, bi, i, n, m, d, scale);
+        double[] p = probabilities(q, k, bi, i, n, m, d, scale, floatLogits);
         int row = bi * n + i;
         // dP_ij = gout_i . v_j; dS_ij = P_ij (dP_ij - sum_l P_il dP_il)
         double[] dp = new double[m];
@@ -43,12 +53,13 @@ final class AttentionReference {
     }
   }
 
-  private static double[] probabilities(float[] q, float[] k, int bi, int i, int n, int m, int d, double scale) {
+  private static double[] probabilities(float[] q, float[] k, int bi, int i, int n, int m, int d, double scale,
+      boolean floatLogits) {
     double[] s = new double[m];
     double max = Double.NEGATIVE_INFINITY;
     for (int j = 0; j < m; j++) {
       for (int c = 0; c < d; c++) s[j] += (double) q[(bi * n + i) * d + c] * k[(bi * m + j) * d + c];
-      s[j] *= scale;
+      s[j] = floatLogits ? (double) ((float) s[j] * (float) scale) : s[j] * scale;
       max = Math.max(max, s[j]);
     }
     double sum = 0;

@@ -56,6 +56,108 @@ class AttentionTest {
     }
   }
 
+  // Logits near 5.6e6 (one float ulp is 0.5) that differ by O(1), so many keys share a row's
+  // softmax: the dot products are exact integers (q = (8e6, small ints), k = (1, small ints)) and
+  // the reference takes the same float logits, (float) dot * 0.7f, then works in double. A saved
+  // logsumexp m + log(l) rounds log(l) to 0.5 here (P off by up to 28%); m and 1/l do not.
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void largeLogitsWithManyKeysInTheSoftmax(Device d) {
+    TestDevices.assumeUsable(d);
+    int b = 2;
+    int n = 37;
+    int m = 70;
+    int dim = 3;
+    int dvDim = 5;
+    float scale = 0.7f;
+    java.util.Random random = new java.util.Random(7);
+    float[] q = new float[b * n * dim];
+    float[] k = new float[b * m * dim];
+    for (int i = 0; i < b * n; i++) {
+      q[i * dim] = 8_000_000f;
+      for (int c = 1; c < dim; c++) q[i * dim + c] = random.nextInt(7) - 3;
+    }
+    for (int j = 0; j < b * m; j++) {
+      k[j * dim] = 1f;
+      for (int c = 1; c < dim; c++) k[j * dim + c] = random.nextInt(7) - 3;
+    }
+    try (Scope s = Scope.open()) {
+      Tensor tq = Tensor.of(d, q, b, n, dim).requiresGrad(true);
+      Tensor tk = Tensor.of(d, k, b, m, dim).requiresGrad(true);
+      Tensor v = Tensor.uniform(d, 71, -1f, 1f, b, m, dvDim).requiresGrad(true);
+      Tensor gout = Tensor.uniform(d, 72, -1f, 1f, b, n, dvDim);
+      Tensor out = Attention.attention(tq, tk, v, scale);
+      out.backward(gout);
+      AttentionReference ref = new AttentionReference(q, k, v.toArray(), gout.toArray(), b, n, m, dim, dvDim, scale, true);
+      assertClose(ref.out, out.toArray(), ATOL, RTOL, "out");
+      assertClose(ref.dv, v.grad().toArray(), GRAD_ATOL, GRAD_RTOL, "dv");
+      // dQ and dK: sums of dS (|dS| <= 2) times |k| <= 3 or |q| <= 8e6, with the scale.
+      assertClose(ref.dq, tq.grad().toArray(), GRAD_ATOL * 3, GRAD_RTOL, "dq");
+      assertClose(ref.dk, tk.grad().toArray(), 1e-6 * 8e6, GRAD_RTOL, "dk");
+    }
+  }
+
+  // |q| up to 1e4 .. 1e10 with scale 0.7 (logits up to ~1e10): the float logits themselves are
+  // rounded by then, so the reference is the forward's own probabilities. With v the identity the
+  // output row i is P_i, and the backward must use exactly those: dV = P^T g, dS = P (g - delta),
+  // dQ = scale dS K, dK = scale dS^T Q, in double from the forward's output. Before, the backward
+  // rounded the logits differently (dV off by 2e-4 at 1e4, 13 at 1e8, Inf/NaN from 1e10).
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void largeLogitsBackwardUsesTheForwardsProbabilities(Device d) {
+    TestDevices.assumeUsable(d);
+    int b = 2;
+    int n = 37;
+    int m = 70;
+    int dim = 5;
+    float scale = 0.7f;
+    float[] eye = new float[b * m * m];
+    for (int bi = 0; bi < b; bi++) {
+      for (int j = 0; j < m; j++) eye[(bi * m + j) * m + j] = 1f;
+    }
+    long seed = 80;
+    for (float mag : new float[] {1e4f, 1e6f, 1e8f, 1e10f}) {
+      try (Scope s = Scope.open()) {
+        Tensor q = Tensor.uniform(d, seed++, -mag, mag, b, n, dim).requiresGrad(true);
+        Tensor k = Tensor.uniform(d, seed++, -1f, 1f, b, m, dim).requiresGrad(true);
+        Tensor v = Tensor.of(d, eye, b, m, m).requiresGrad(true);
+        Tensor gout = Tensor.uniform(d, seed++, -1f, 1f, b, n, m);
+        Tensor out = Attention.attention(q, k, v, scale);
+        out.backward(gout);
+        float[] p = out.toArray();
+        float[] g = gout.toArray();
+        float[] qa = q.toArray();
+        float[] ka = k.toArray();
+        double[] dv = new double[b * m * m];
+        double[] dq = new double[b * n * dim];
+        double[] dk = new double[b * m * dim];
+        for (int bi = 0; bi < b; bi++) {
+          for (int i = 0; i < n; i++) {
+            int row = (bi * n + i) * m;
+            double delta = 0;
+            for (int j = 0; j < m; j++) delta += (double) p[row + j] * g[row + j];
+            for (int j = 0; j < m; j++) {
+              double pij = p[row + j];
+              for (int c = 0; c < m; c++) dv[(bi * m + j) * m + c] += pij * g[row + c];
+              double ds = pij * (g[row + j] - delta) * scale;
+              for (int c = 0; c < dim; c++) {
+                dq[(bi * n + i) * dim + c] += ds * ka[(bi * m + j) * dim + c];
+                dk[(bi * m + j) * dim + c] += ds * qa[(bi * n + i) * dim + c];
+              }
+            }
+          }
+        }
+        String what = "|q| " + mag;
+        for (float x : v.grad().toArray()) {
+          if (!Float.isFinite(x)) throw new AssertionError(what + ": non-finite dv " + x);
+        }
+        // P is the forward's to a few ulp; dV sums N = 37 of them.
+        assertClose(dv, v.grad().toArray(), 1e-6, 1e-5, what + " dv");
+        // dS sums to 0 over a row: bounds relative to the terms, |dS| <= 2 times |k| <= 1 or |q| <= mag.
+        assertClose(dq, q.grad().toArray(), 1e-5, 1e-4, what + " dq");
+        assertClose(dk, k.grad().toArray(), 1e-5 * mag, 1e-4, what + " dk");
+      }
+    }
+  }
+
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void fusedAgreesWithPlainPath(Device d) {
     TestDevices.assumeUsable(d);

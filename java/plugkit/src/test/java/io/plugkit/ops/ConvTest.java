@@ -221,4 +221,22 @@ class ConvTest {
       return db;
     }
   }
+
+  // Batch 0 with a huge image: the CPU driver sized a column buffer for one image (here 3*3*3 *
+  // 39998^2 floats, 173 GB) before finding no image to convolve. Now nothing is allocated.
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void emptyBatchOfHugeImagesAllocatesNothing(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.zeros(d, 0, 3, 40_000, 40_000).requiresGrad(true);
+      Tensor w = Tensor.uniform(d, 5, -1f, 1f, 4, 3, 3, 3).requiresGrad(true);
+      Tensor b = Tensor.uniform(d, 6, -1f, 1f, 4).requiresGrad(true);
+      Tensor y = Conv.conv2d(x, w, b);
+      assertArrayEquals(new int[] {0, 4, 39_998, 39_998}, y.dims());
+      y.backward(Tensor.zeros(d, y.dims()));
+      assertArrayEquals(new int[] {0, 3, 40_000, 40_000}, x.grad().dims());
+      assertArrayEquals(new float[4 * 27], w.grad().toArray());
+      assertArrayEquals(new float[4], b.grad().toArray());
+    }
+  }
 }

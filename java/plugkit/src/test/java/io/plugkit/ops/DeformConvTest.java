@@ -316,4 +316,19 @@ class DeformConvTest {
     for (int i = 0; i < f.length; i++) out[i] = f[i];
     return out;
   }
+
+  // 0 input channels made groups = 0 and threw ArithmeticException "/ by zero".
+  @Test
+  void zeroInputChannelsIsAnIllegalArgument() {
+    Device d = Device.cpu();
+    try (Scope s = Scope.open()) {
+      Tensor input = Tensor.zeros(d, 1, 0, 5, 5);
+      Tensor offset = Tensor.zeros(d, 1, 18, 3, 3);
+      Tensor weight = Tensor.zeros(d, 2, 1, 3, 3);
+      int[] one = {1};
+      int[] zero = {0};
+      assertMessage(() -> DeformConv.deformConv2d(input, offset, weight, null, null, one, zero, one),
+          "input: expected at least 1 input channel (dim 1) but got shape [1, 0, 5, 5]");
+    }
+  }
 }

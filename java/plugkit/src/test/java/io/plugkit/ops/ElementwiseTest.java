@@ -113,6 +113,21 @@ class ElementwiseTest {
     }
   }
 
+  // relu(NaN) = NaN (PyTorch's clamp_min); backward x <= 0 ? 0 : g (threshold_backward), so NaN
+  // passes the gradient and a NaN gradient at x < 0 gives 0. Exact: selects, no arithmetic.
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void reluMatchesPyTorchAtNaNInfinityAndZero(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      SafeTensors.Contents fx = Fixtures.load("elementwise/relu_edges");
+      Tensor x = fx.tensor("in.x", d).requiresGrad(true);
+      Tensor y = Activations.relu(x);
+      assertClose(fx.get("out.y").toFloats(), y.toArray(), 0, 0, "relu y");
+      y.backward(fx.tensor("in.gout", d));
+      assertClose(fx.get("grad.x").toFloats(), x.grad().toArray(), 0, 0, "relu grad");
+    }
+  }
+
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void sigmoidAndTanhMatchPyTorchFixtures(Device d) {
     TestDevices.assumeUsable(d);

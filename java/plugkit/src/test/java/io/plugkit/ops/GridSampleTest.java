@@ -65,6 +65,75 @@ class GridSampleTest {
     }
   }
 
+  // NaN, +-inf and +-1e30 grid values (fixtures edge_*, PyTorch 1.13 CPU): NaN outputs and grid
+  // gradients where PyTorch's weights are NaN, real pixels where its padding clips NaN to 0.
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void matchPyTorchOnNonFiniteGridValues(Device d) {
+    TestDevices.assumeUsable(d);
+    for (boolean ordered : new boolean[] {false, true}) {
+      for (Mode mode : Mode.values()) {
+        for (Padding padding : Padding.values()) {
+          for (boolean align : new boolean[] {false, true}) {
+            String name = "edge_" + lower(mode.name()) + "_" + lower(padding.name()) + "_align" + (align ? 1 : 0);
+            String what = name + (ordered ? " (deterministic)" : "");
+            try (Scope s = Scope.open()) {
+              SafeTensors.Contents fx = Fixtures.load("grid_sample/" + name);
+              Tensor input = fx.tensor("in.input", d);
+              Tensor out = GridSample.gridSample(input, fx.tensor("in.grid", d), mode, padding, align);
+              assertClose(fx.get("out.output").toFloats(), out.toArray(), OUT_TOL, OUT_TOL, what + " output");
+              Tensor inputB = input.copy().requiresGrad(true);
+              Tensor gridB = fx.tensor("in.grid_b", d).requiresGrad(true);
+              Tensor outB = GridSample.gridSample(inputB, gridB, mode, padding, align);
+              assertClose(fx.get("out.output_b").toFloats(), outB.toArray(), OUT_TOL, OUT_TOL, what + " output_b");
+              GridSample.setDeterministic(ordered);
+              outB.backward(fx.tensor("in.gout_b", d));
+              assertClose(fx.get("grad.input").toFloats(), inputB.grad().toArray(), GRAD_ATOL, GRAD_RTOL, what + " grad input");
+              assertClose(fx.get("grad.grid").toFloats(), gridB.grad().toArray(), GRAD_ATOL, GRAD_RTOL, what + " grad grid");
+            } finally {
+              GridSample.setDeterministic(false);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // Where PyTorch 1.13's CPU backward reads out of bounds (bilinear, border or reflection, a NaN
+  // coordinate; reflection and +-inf), plugkit's backward is the derivative of the forward, which
+  // clips the coordinate to 0: the same gradients as a grid value landing exactly on pixel 0 with
+  // align_corners (-1: on the border, so its own grid gradient is 0 as PyTorch counts borders out).
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void clippedNonFiniteCoordinateHasTheGradientOfTheClippedForward(Device d) {
+    TestDevices.assumeUsable(d);
+    float nan = Float.NaN;
+    float inf = Float.POSITIVE_INFINITY;
+    for (Padding padding : new Padding[] {Padding.BORDER, Padding.REFLECTION}) {
+      for (float bad : padding == Padding.BORDER ? new float[] {nan} : new float[] {nan, inf, -inf}) {
+        try (Scope s = Scope.open()) {
+          Tensor input = Tensor.uniform(d, 51, -1f, 1f, 1, 2, 3, 4);
+          Tensor gout = Tensor.uniform(d, 52, -1f, 1f, 1, 2, 1, 3);
+          float[][] grads = new float[2][];
+          float[][] gridGrads = new float[2][];
+          float[][] outs = new float[2][];
+          for (int k = 0; k < 2; k++) {
+            float v = k == 0 ? bad : -1f;
+            Tensor in = input.copy().requiresGrad(true);
+            Tensor grid = Tensor.of(d, new float[] {v, 0.3f, -0.2f, v, v, v}, 1, 1, 3, 2).requiresGrad(true);
+            Tensor out = GridSample.gridSample(in, grid, Mode.BILINEAR, padding, true);
+            out.backward(gout);
+            outs[k] = out.toArray();
+            grads[k] = in.grad().toArray();
+            gridGrads[k] = grid.grad().toArray();
+          }
+          String what = padding + " " + bad;
+          assertArrayEquals(outs[1], outs[0], what + " output");
+          assertArrayEquals(grads[1], grads[0], what + " grad input");
+          assertArrayEquals(gridGrads[1], gridGrads[0], what + " grad grid");
+        }
+      }
+    }
+  }
+
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void matchReferenceForEveryModePaddingAndAlignment(Device d) {
     TestDevices.assumeUsable(d);

@@ -245,4 +245,30 @@ class LinearTest {
       return db;
     }
   }
+
+  // A batch of 2^28 empty matrices built three long[2^28] index arrays (6 GiB) before doing
+  // nothing; k = 0 is a product of zeros. Both now allocate no more than their outputs.
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void zeroSizeMatmulAllocatesNoPerBatchIndexArrays(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      Tensor a = Tensor.zeros(d, 1 << 28, 0, 5).requiresGrad(true);
+      Tensor b = Tensor.uniform(d, 7, -1f, 1f, 5, 3).requiresGrad(true);
+      Tensor c = Linear.matmul(a, b);
+      assertArrayEquals(new int[] {1 << 28, 0, 3}, c.dims());
+      c.backward(Tensor.zeros(d, c.dims()));
+      assertArrayEquals(new int[] {1 << 28, 0, 5}, a.grad().dims());
+      assertArrayEquals(new float[15], b.grad().toArray());
+
+      // k = 0: a product of zeros.
+      Tensor a2 = Tensor.zeros(d, 2, 3, 0).requiresGrad(true);
+      Tensor b2 = Tensor.zeros(d, 0, 4).requiresGrad(true);
+      Tensor k0 = Linear.matmul(a2, b2);
+      assertArrayEquals(new int[] {2, 3, 4}, k0.dims());
+      assertArrayEquals(new float[24], k0.toArray());
+      k0.backward(Tensor.ones(d, 2, 3, 4));
+      assertArrayEquals(new int[] {2, 3, 0}, a2.grad().dims());
+      assertArrayEquals(new int[] {0, 4}, b2.grad().dims());
+    }
+  }
 }
