@@ -172,6 +172,16 @@ public abstract class Module {
    * boolean)}) and returns the tensors to write, by key; writes nothing.
    */
   private Map<String, Tensor> checkFits(Map<String, Shape> entries, boolean strict) {
+    return checkFits(entries, strict, Map.of(), Map.of());
+  }
+
+  /**
+   * checkFits with the problems a {@link StateDictMapping} met (module key -> message: always
+   * errors, and such keys are not reported missing again) and the saved name of each renamed key
+   * (named in the report next to the module's name).
+   */
+  private Map<String, Tensor> checkFits(Map<String, Shape> entries, boolean strict, Map<String, String> mappingProblems,
+      Map<String, String> savedNames) {
     requireNotFrozen("load weights into");
     Map<String, Tensor> own = stateDict();
     Set<String> optional = new HashSet<>();
@@ -182,23 +192,66 @@ public abstract class Module {
     for (var e : own.entrySet()) {
       Shape shape = entries.get(e.getKey());
       if (shape == null) {
-        if (!optional.contains(e.getKey())) missing.add(e.getKey());
+        if (!optional.contains(e.getKey()) && !mappingProblems.containsKey(e.getKey())) missing.add(e.getKey());
       } else if (!shape.equals(e.getValue().shape())) {
-        mismatched.add(e.getKey() + ": expected shape " + e.getValue().shape() + " but got " + shape);
+        mismatched.add(e.getKey() + saved(savedNames, e.getKey()) + ": expected shape " + e.getValue().shape() + " but got " + shape);
       } else {
         toWrite.put(e.getKey(), e.getValue());
       }
     }
     List<String> unexpected = new ArrayList<>();
-    for (String k : entries.keySet()) if (!own.containsKey(k)) unexpected.add(k);
+    for (String k : entries.keySet()) if (!own.containsKey(k)) unexpected.add(k + saved(savedNames, k));
     List<String> problems = new ArrayList<>();
     if (strict && !missing.isEmpty()) problems.add("missing keys " + missing);
     if (strict && !unexpected.isEmpty()) problems.add("unexpected keys " + unexpected);
     if (!mismatched.isEmpty()) problems.add("size mismatch for " + String.join("; ", mismatched));
+    if (!mappingProblems.isEmpty()) problems.add("mapping failed for " + String.join("; ", mappingProblems.values()));
     if (!problems.isEmpty()) {
       throw new IllegalArgumentException("state dict does not fit " + getClass().getSimpleName() + ": " + String.join("; ", problems));
     }
     return toWrite;
+  }
+
+  private static String saved(Map<String, String> savedNames, String key) {
+    String s = savedNames.get(key);
+    return s == null || s.equals(key) ? "" : " (saved as " + s + ")";
+  }
+
+  /** {@link StateDictMapping#apply} on saved shapes, then the checks of checkFits, with the mapping's problems in the same report. */
+  private Map<String, Tensor> checkFits(Map<String, Shape> saved, StateDictMapping mapping, boolean strict,
+      Map<String, StateDictMapping.Source> sources) {
+    if (mapping == null) throw new IllegalArgumentException("mapping: expected a StateDictMapping (identity() for none) but got null");
+    StateDictMapping.Mapped mapped = mapping.apply(saved);
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    Map<String, String> savedNames = new LinkedHashMap<>();
+    for (var e : mapped.entries().entrySet()) {
+      shapes.put(e.getKey(), e.getValue().shape());
+      savedNames.put(e.getKey(), e.getValue().key());
+    }
+    sources.putAll(mapped.entries());
+    return checkFits(shapes, strict, mapped.problems(), savedNames);
+  }
+
+  /** {@link #loadStateDict(Map, StateDictMapping, boolean)} with the tensors of a parsed safetensors file. */
+  public final void loadStateDict(SafeTensors.Contents contents, StateDictMapping mapping, boolean strict) {
+    if (contents == null) throw new IllegalArgumentException("contents: expected safetensors contents but got null");
+    loadStateDict(contents.tensors(), mapping, strict);
+  }
+
+  /**
+   * {@link #loadStateDict(Map, boolean)} after {@code mapping} renamed, selected and reshaped the
+   * entries. Everything is checked before anything is written; the report lists at once every
+   * missing key, unexpected key (with its saved name), size mismatch and mapping problem.
+   */
+  public final void loadStateDict(Map<String, SafeTensors.Entry> entries, StateDictMapping mapping, boolean strict) {
+    if (entries == null) throw new IllegalArgumentException("entries: expected a map of tensors but got null");
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    for (var e : entries.entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+    Map<String, StateDictMapping.Source> sources = new LinkedHashMap<>();
+    for (var e : checkFits(shapes, mapping, strict, sources).entrySet()) {
+      // A reshape keeps the row-major bytes: copyInto fills the target from them whatever the saved shape.
+      entries.get(sources.get(e.getKey()).key()).copyInto(e.getValue());
+    }
   }
 
   /** Loads a safetensors file strictly. */
@@ -215,6 +268,31 @@ public abstract class Module {
       Map<String, Shape> shapes = new LinkedHashMap<>();
       for (var e : f.tensors().entrySet()) shapes.put(e.getKey(), e.getValue().shape());
       for (var e : checkFits(shapes, strict).entrySet()) f.copyInto(e.getKey(), e.getValue());
+    }
+  }
+
+  /**
+   * {@link #load(Path, boolean)} after {@code mapping} renamed, selected and reshaped the file's
+   * entries (checked as {@link #loadStateDict(Map, StateDictMapping, boolean)}, before any write).
+   * Reshaped entries (small Linear / 1x1 conv weights) go through a Java array; the others are
+   * copied from the mapping straight to their device.
+   */
+  public final void load(Path file, StateDictMapping mapping, boolean strict) {
+    if (file == null) throw new IllegalArgumentException("file: expected a path but got null");
+    if (mapping == null) throw new IllegalArgumentException("mapping: expected a StateDictMapping (identity() for none) but got null");
+    try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+      Map<String, Shape> shapes = new LinkedHashMap<>();
+      for (var e : f.tensors().entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+      Map<String, StateDictMapping.Source> sources = new LinkedHashMap<>();
+      for (var e : checkFits(shapes, mapping, strict, sources).entrySet()) {
+        StateDictMapping.Source src = sources.get(e.getKey());
+        if (src.reshaped()) {
+          byte[] data = f.bytes(src.key()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+          new SafeTensors.Entry(f.info(src.key()).dtype(), src.shape(), data).copyInto(e.getValue());
+        } else {
+          f.copyInto(src.key(), e.getValue());
+        }
+      }
     }
   }
 
