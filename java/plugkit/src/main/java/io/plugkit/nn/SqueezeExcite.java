@@ -15,10 +15,14 @@ import io.plugkit.ops.Reductions;
  * ([N, C, 1, 1]; with {@code addMaxpool}, timm's 0.5 * mean + 0.5 * max). The final scaling is
  * fused with the gate ({@link AttentionGates#channelGate}).
  *
- * <p>Children (timm's state dict names): {@code fc1} = Conv2d(C, rd, 1) and {@code fc2} =
- * Conv2d(rd, C, 1), with biases unless {@code bias(false)}; {@code bn} = BatchNorm2d(rd) only with
- * {@code norm(true)} (timm's default Identity holds nothing). Reduced channels
- * rd = makeDivisible(C * rdRatio, rdDivisor, 0) unless given explicitly.
+ * <p>Children (timm's state dict names, the default {@link Mlp#CONV_FC1_FC2}): {@code fc1} =
+ * Conv2d(C, rd, 1) and {@code fc2} = Conv2d(rd, C, 1), with biases unless {@code bias(false)};
+ * {@code bn} = BatchNorm2d(rd) only with {@code norm(true)} (timm's default Identity holds
+ * nothing). Reduced channels rd = makeDivisible(C * rdRatio, rdDivisor, 0) unless given
+ * explicitly. Other ports' checkpoints load with {@link Options#mlp} (nn.Linear layers, Sequential
+ * names such as the classic SENet port's {@code fc.0}/{@code fc.2}, see {@link
+ * Options#CLASSIC_SENET}) and {@link Options#rounding} ({@code C // r}); the forward is the same
+ * computation in every layout. Keys that differ otherwise: {@link StateDictMapping}.
  */
 public final class SqueezeExcite extends Module {
   /** The activation between fc1 and fc2. */
@@ -32,14 +36,65 @@ public final class SqueezeExcite extends Module {
   }
 
   /**
+   * The excitation MLP's state dict layout (C -> rd -> C); every layout computes the same thing.
+   * Names as in the reference code's state dict.
+   */
+  public enum Mlp {
+    /** timm's SEModule / CbamModule: {@code fc1}, {@code fc2} = Conv2d 1x1, weights [out, in, 1, 1]. */
+    CONV_FC1_FC2(true),
+    /** {@code fc1}, {@code fc2} = nn.Linear, weights [out, in]. */
+    LINEAR_FC1_FC2(false),
+    /** Classic SENet ports: {@code fc = Sequential(Linear, ReLU, Linear, Sigmoid)}, keys {@code fc.0}, {@code fc.2}. */
+    LINEAR_FC_SEQUENTIAL(false),
+    /** {@code fc = Sequential(Conv2d 1x1, ReLU, Conv2d 1x1)}, keys {@code fc.0}, {@code fc.2} (CBAM.PyTorch-style ports). */
+    CONV_FC_SEQUENTIAL(true),
+    /** CBAM's reference code (attention-module ChannelGate): {@code mlp = Sequential(Flatten, Linear, ReLU, Linear)}, keys {@code mlp.1}, {@code mlp.3}. */
+    LINEAR_MLP_SEQUENTIAL(false);
+
+    private final boolean conv;
+
+    Mlp(boolean conv) { this.conv = conv; }
+
+    /** True for 1x1 conv weights [out, in, 1, 1], false for Linear weights [out, in]. */
+    public boolean conv() { return conv; }
+  }
+
+  /** How the reduced channel count rd comes from C and rdRatio. */
+  public enum Rounding {
+    /** timm: makeDivisible(C * rdRatio, rdDivisor, 0). */
+    MAKE_DIVISIBLE,
+    /** Most ports' {@code C // r} with r = 1 / rdRatio (rdDivisor is ignored). */
+    FLOOR;
+
+    /** rd for {@code channels}. */
+    public int reduce(int channels, double rdRatio, int rdDivisor) {
+      if (this == MAKE_DIVISIBLE) return makeDivisible(channels * rdRatio, rdDivisor, 0.0);
+      double r = 1 / rdRatio;
+      long ri = Math.round(r);
+      // An integer reduction (the usual 16) divides exactly: C * (1 / 3.0) may land just below an integer.
+      if (ri > 0 && Math.abs(r - ri) < 1e-9) return (int) (channels / ri);
+      return (int) Math.floor(channels * rdRatio);
+    }
+  }
+
+  /**
    * SE's hyper-parameters (timm's defaults in {@link #DEFAULT}: rdRatio 1/16, rdDivisor 8, bias,
-   * ReLU, sigmoid gate, no norm, no max pool).
+   * ReLU, sigmoid gate, no norm, no max pool, conv {@code fc1}/{@code fc2}, make_divisible).
    *
    * @param rdChannels explicit reduced channels, or 0 to derive them from rdRatio and rdDivisor
+   * @param mlp the state dict layout of the two layers
+   * @param rounding how rd is derived when rdChannels is 0
    */
   public record Options(double rdRatio, int rdDivisor, int rdChannels, boolean addMaxpool, boolean bias, boolean norm,
-      Activation act, Gate gate) {
-    public static final Options DEFAULT = new Options(1.0 / 16, 8, 0, false, true, false, Activation.RELU, Gate.SIGMOID);
+      Activation act, Gate gate, Mlp mlp, Rounding rounding) {
+    public static final Options DEFAULT = new Options(1.0 / 16, 8, 0, false, true, false, Activation.RELU, Gate.SIGMOID,
+        Mlp.CONV_FC1_FC2, Rounding.MAKE_DIVISIBLE);
+
+    /**
+     * The classic SENet PyTorch port's SELayer: {@code fc = Sequential(Linear(C, C // 16, bias=False),
+     * ReLU, Linear(C // 16, C, bias=False), Sigmoid)}; keys {@code fc.0.weight}, {@code fc.2.weight}.
+     */
+    public static final Options CLASSIC_SENET = DEFAULT.mlp(Mlp.LINEAR_FC_SEQUENTIAL).bias(false).rounding(Rounding.FLOOR);
 
     public Options {
       if (!(rdRatio > 0)) throw new IllegalArgumentException("rdRatio: expected > 0 but got " + rdRatio);
@@ -47,35 +102,44 @@ public final class SqueezeExcite extends Module {
       if (rdChannels < 0) throw new IllegalArgumentException("rdChannels: expected >= 0 (0: derived) but got " + rdChannels);
       if (act == null) throw new IllegalArgumentException("act: expected RELU or SILU but got null");
       if (gate == null) throw new IllegalArgumentException("gate: expected SIGMOID or HARD_SIGMOID but got null");
+      if (mlp == null) throw new IllegalArgumentException("mlp: expected an SE MLP layout but got null");
+      if (rounding == null) throw new IllegalArgumentException("rounding: expected MAKE_DIVISIBLE or FLOOR but got null");
+      if (norm && mlp != Mlp.CONV_FC1_FC2 && mlp != Mlp.LINEAR_FC1_FC2) {
+        throw new IllegalArgumentException("norm: expected false with mlp " + mlp
+            + " (the norm is timm's bn between fc1 and fc2; a Sequential layout has no slot for it) but got true");
+      }
     }
 
-    public Options rdRatio(double v) { return new Options(v, rdDivisor, rdChannels, addMaxpool, bias, norm, act, gate); }
+    public Options rdRatio(double v) { return new Options(v, rdDivisor, rdChannels, addMaxpool, bias, norm, act, gate, mlp, rounding); }
 
-    public Options rdDivisor(int v) { return new Options(rdRatio, v, rdChannels, addMaxpool, bias, norm, act, gate); }
+    public Options rdDivisor(int v) { return new Options(rdRatio, v, rdChannels, addMaxpool, bias, norm, act, gate, mlp, rounding); }
 
-    public Options rdChannels(int v) { return new Options(rdRatio, rdDivisor, v, addMaxpool, bias, norm, act, gate); }
+    public Options rdChannels(int v) { return new Options(rdRatio, rdDivisor, v, addMaxpool, bias, norm, act, gate, mlp, rounding); }
 
-    public Options addMaxpool(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, v, bias, norm, act, gate); }
+    public Options addMaxpool(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, v, bias, norm, act, gate, mlp, rounding); }
 
-    public Options bias(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, v, norm, act, gate); }
+    public Options bias(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, v, norm, act, gate, mlp, rounding); }
 
-    public Options norm(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, v, act, gate); }
+    public Options norm(boolean v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, v, act, gate, mlp, rounding); }
 
-    public Options act(Activation v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, v, gate); }
+    public Options act(Activation v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, v, gate, mlp, rounding); }
 
-    public Options gate(Gate v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, act, v); }
+    public Options gate(Gate v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, act, v, mlp, rounding); }
+
+    public Options mlp(Mlp v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, act, gate, v, rounding); }
+
+    public Options rounding(Rounding v) { return new Options(rdRatio, rdDivisor, rdChannels, addMaxpool, bias, norm, act, gate, mlp, v); }
 
     /** The reduced channel count for {@code channels}. */
     public int reducedChannels(int channels) {
-      return rdChannels > 0 ? rdChannels : makeDivisible(channels * rdRatio, rdDivisor, 0.0);
+      return rdChannels > 0 ? rdChannels : rounding.reduce(channels, rdRatio, rdDivisor);
     }
   }
 
   private final int channels;
   private final Options options;
-  private final Conv2d fc1;
+  private final ExciteMlp mlp;
   private final BatchNorm2d bn;
-  private final Conv2d fc2;
 
   public SqueezeExcite(int channels) { this(channels, Options.DEFAULT, Device.best()); }
 
@@ -91,9 +155,9 @@ public final class SqueezeExcite extends Module {
           + " from channels " + channels + " and " + options);
     }
     Init.checkSize("channels, options", "fc1 weight [reduced channels, channels, 1, 1]", rd, channels);
-    this.fc1 = registerModule("fc1", new Conv2d(channels, rd, 1, 1, 1, options.bias(), device));
-    this.bn = options.norm() ? registerModule("bn", new BatchNorm2d(rd, 0.1f, 1e-5f, device)) : null;
-    this.fc2 = registerModule("fc2", new Conv2d(rd, channels, 1, 1, 1, options.bias(), device));
+    // Registration order is the state dict's: fc1, bn, fc2 (timm), so bn goes between the layers.
+    this.bn = options.norm() ? new BatchNorm2d(rd, 0.1f, 1e-5f, device) : null;
+    this.mlp = new ExciteMlp(this, options.mlp(), channels, rd, options.bias(), device, bn);
   }
 
   /**
@@ -126,9 +190,9 @@ public final class SqueezeExcite extends Module {
 
   /** The excitation logits before the gate: squeezed [N, C, 1, 1] -> fc2(act(bn(fc1(.)))) [N, C, 1, 1]. */
   public Tensor excite(Tensor squeezed) {
-    Tensor h = fc1.forward(squeezed);
+    Tensor h = mlp.first(squeezed);
     if (bn != null) h = bn.forward(h);
-    return fc2.forward(options.act().apply(h));
+    return mlp.second(options.act().apply(h));
   }
 
   @Override public Tensor forward(Tensor x) {
