@@ -241,7 +241,8 @@ public abstract class Module {
   /**
    * {@link #loadStateDict(Map, boolean)} after {@code mapping} renamed, selected and reshaped the
    * entries. Everything is checked before anything is written; the report lists at once every
-   * missing key, unexpected key (with its saved name), size mismatch and mapping problem.
+   * missing key, unexpected key (with its saved name), size mismatch and mapping problem. Without
+   * {@code strict}, missing and unexpected keys pass; mismatches and mapping problems never do.
    */
   public final void loadStateDict(Map<String, SafeTensors.Entry> entries, StateDictMapping mapping, boolean strict) {
     if (entries == null) throw new IllegalArgumentException("entries: expected a map of tensors but got null");

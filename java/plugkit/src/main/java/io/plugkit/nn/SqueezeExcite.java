@@ -93,6 +93,9 @@ public final class SqueezeExcite extends Module {
     /**
      * The classic SENet PyTorch port's SELayer: {@code fc = Sequential(Linear(C, C // 16, bias=False),
      * ReLU, Linear(C // 16, C, bias=False), Sigmoid)}; keys {@code fc.0.weight}, {@code fc.2.weight}.
+     * Its variant with biased Linears: {@code CLASSIC_SENET.bias(true)}. The other common port,
+     * Cadene's pretrainedmodels SEModule (conv fc1 / fc2 with biases, C // r), is
+     * {@code DEFAULT.rounding(Rounding.FLOOR)}.
      */
     public static final Options CLASSIC_SENET = DEFAULT.mlp(Mlp.LINEAR_FC_SEQUENTIAL).bias(false).rounding(Rounding.FLOOR);
 

@@ -107,6 +107,18 @@ class SeCbamLayoutsTest {
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void convSequentialWithBiases(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      SqueezeExcite.Options o = SqueezeExcite.Options.DEFAULT.mlp(Mlp.CONV_FC_SEQUENTIAL).rdRatio(0.25).rounding(Rounding.FLOOR);
+      SqueezeExcite se = new SqueezeExcite(14, o, d);
+      assertEquals(List.of("fc.0.weight", "fc.0.bias", "fc.2.weight", "fc.2.bias"), List.copyOf(se.stateDict().keySet()));
+      se.loadStateDict(Fixtures.load("se_cbam_layouts/se_conv_sequential_weights"), true);
+      check(se, "se_cbam_layouts/se_conv_sequential", StateDictMapping.identity(), d);
+    }
+  }
+
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void cbamReferenceCodeCheckpoint(Device d) {
     TestDevices.assumeUsable(d);
     try (Scope s = Scope.open()) {
