@@ -191,6 +191,23 @@ class SeCbamLayoutsTest {
     }
   }
 
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void linearLayoutsTakeAnEmptyBatch(Device d) {
+    TestDevices.assumeUsable(d);
+    try (Scope s = Scope.open()) {
+      // Batch 0 through the Linear reshapes ([0, C] and back to [0, C, 1, 1]) and the [max, mean] swap.
+      Module[] modules = {new SqueezeExcite(16, SqueezeExcite.Options.CLASSIC_SENET.rdRatio(0.25), d),
+          new Cbam(16, Cbam.Options.ATTENTION_MODULE.rdRatio(0.25), d).eval()};
+      for (Module m : modules) {
+        Tensor x = Tensor.zeros(d, 0, 16, 3, 2).requiresGrad(true);
+        Tensor y = m.forward(x);
+        assertEquals(Shape.of(0, 16, 3, 2), y.shape());
+        y.backward(Tensor.zeros(d, 0, 16, 3, 2));
+        assertEquals(Shape.of(0, 16, 3, 2), x.grad().shape());
+      }
+    }
+  }
+
   private static SafeTensors.Entry zeros(int... dims) {
     return new SafeTensors.Entry(DType.F32, Shape.of(dims), new byte[(int) Shape.of(dims).numel() * 4]);
   }
