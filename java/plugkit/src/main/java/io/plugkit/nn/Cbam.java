@@ -5,9 +5,9 @@ import io.plugkit.Tensor;
 import io.plugkit.nn.SqueezeExcite.Activation;
 import io.plugkit.nn.SqueezeExcite.Mlp;
 import io.plugkit.nn.SqueezeExcite.Rounding;
-import io.plugkit.ops.Layout;
 import io.plugkit.ops.AttentionGates;
 import io.plugkit.ops.AttentionGates.Gate;
+import io.plugkit.ops.Layout;
 
 /**
  * Convolutional Block Attention Module (Woo et al. 2018) laid out as timm's {@code CbamModule}:
