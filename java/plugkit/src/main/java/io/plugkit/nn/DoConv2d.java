@@ -193,7 +193,8 @@ public final class DoConv2d extends Module {
    * A plain {@link Conv2d} with the composed kernel as its weight, the same bias, stride, padding,
    * dilation and groups, made in the current scope on this module's device: it gives this
    * module's outputs (within float rounding) at the cost of one convolution. Its parameters are
-   * copies; later training of this module does not change them.
+   * copies; later training of this module does not change them. (Building the Conv2d draws its
+   * default initialisation from {@link Init}'s seed sequence before it is overwritten.)
    */
   public Conv2d fold() {
     Conv2d conv = new Conv2d(inChannels, outChannels, kernelH, kernelW, groups, bias != null, device)

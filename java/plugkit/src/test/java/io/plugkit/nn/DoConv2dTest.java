@@ -91,6 +91,12 @@ class DoConv2dTest {
         assertArrayEquals(conv.kernel().toArray(), folded.weight().tensor().toArray(), name + " folded weight");
         // The same kernel values and the same conv: equal up to the conv's own rounding (exact in practice).
         assertClose(conv.forward(x).toArray(), folded.forward(x).toArray(), 1e-6, 1e-6, name + " folded y");
+        // Frozen for serving, the module still composes its kernel per call and agrees with the fold.
+        conv.freeze();
+        folded.freeze();
+        assertClose(conv.forward(x).toArray(), folded.forward(x).toArray(), 1e-6, 1e-6, name + " frozen y");
+        assertClose(Fixtures.load("doconv/" + name).get("out.y").toFloats(), folded.forward(x).toArray(), 1e-5, 1e-4,
+            name + " folded y vs PyTorch");
       }
     }
   }
