@@ -33,6 +33,7 @@ def build(op, a, dev):
     if op == "non_local":
         import torch_bench_nonlocal
         return torch_bench_nonlocal.build(op, a, dev)
+    if op == "do_conv2d": return __import__("torch_bench_doconv").build(op, a, dev)  # torch_bench_doconv.py
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)
