@@ -5,15 +5,14 @@
 // scaleH/scaleW are the source-per-destination steps the Java op computes as PyTorch does:
 // 1/scale_factor when a scale factor is given (and not recomputed), else H/outH; for bilinear
 // or bicubic with alignCorners, (H-1)/(outH-1), or 0 when outH == 1. Area needs no step.
-// Thread mapping: one item per output value, forward and backward (on the host, the backwards
-// take one item per plane instead and need no atomics). The GPU backwards of nearest, bilinear
-// and bicubic scatter into a zeroed dx with atomics: each output reads 1 (nearest), 4 (bilinear)
-// or 16 (bicubic) input pixels chosen by the
-// forward's exact float index math, and repeating that math is the only way to hit the same
-// pixels; a gather would have to invert floor() of a float product, which disagrees with the
-// forward at boundaries. Several outputs share a source pixel, hence pk_atomic_add; the sums are
-// therefore not bitwise reproducible on the GPU. The area backward is a gather (one item per input
-// pixel, integer window bounds are easy to invert) and is deterministic on both targets.
+// Thread mapping: one item per output value (area's backward: per input value); on the host the
+// scatter backwards take one item per plane instead and need no atomics. The GPU backwards of
+// nearest(-exact), bilinear and bicubic scatter into a zeroed dx with atomics: each output reads
+// 1, 4 or 16 input pixels chosen by the forward's exact float index math, and repeating that math
+// is the only way to hit the same pixels; a gather would have to invert floor() of a float
+// product, which disagrees with the forward at boundaries. Several outputs share a source pixel,
+// hence pk_atomic_add; the sums are therefore not bitwise reproducible on the GPU. The area
+// backward is a gather (integer window bounds are easy to invert), deterministic on both targets.
 #include "plugkit/portable.cuh"
 #if !PK_GPU
 #include <stdlib.h>
