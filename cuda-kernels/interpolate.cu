@@ -1,16 +1,18 @@
 // 2-D resampling, forward and backward, as torch.nn.functional.interpolate (PyTorch 1.13, CPU
-// kernels UpSampleKernel.cpp / UpSample.h) in modes "nearest" and "bilinear".
+// kernels UpSampleKernel.cpp / UpSampleBicubic2d.cpp / UpSample.h / AdaptiveAveragePooling.cpp) in
+// modes "nearest", "nearest-exact", "bilinear", "bicubic" and "area" (= adaptive_avg_pool2d).
 // Shapes: x, dx [N, C, H, W]; y, dy [N, C, outH, outW].
 // scaleH/scaleW are the source-per-destination steps the Java op computes as PyTorch does:
 // 1/scale_factor when a scale factor is given (and not recomputed), else H/outH; for bilinear
-// with alignCorners, (H-1)/(outH-1), or 0 when outH == 1.
-// Thread mapping: one item per output value, forward and backward (on the host, the backwards
-// take one item per plane instead and need no atomics). The GPU backwards scatter into a
-// zeroed dx with atomics: each output reads 1 (nearest) or 4 (bilinear) input pixels chosen by the
-// forward's exact float index math, and repeating that math is the only way to hit the same
-// pixels; a gather would have to invert floor() of a float product, which disagrees with the
-// forward at boundaries. Several outputs share a source pixel, hence pk_atomic_add; the sums are
-// therefore not bitwise reproducible on the GPU.
+// or bicubic with alignCorners, (H-1)/(outH-1), or 0 when outH == 1. Area needs no step.
+// Thread mapping: one item per output value (area's backward: per input value); on the host the
+// scatter backwards take one item per plane instead and need no atomics. The GPU backwards of
+// nearest(-exact), bilinear and bicubic scatter into a zeroed dx with atomics: each output reads
+// 1, 4 or 16 input pixels chosen by the forward's exact float index math, and repeating that math
+// is the only way to hit the same pixels; a gather would have to invert floor() of a float
+// product, which disagrees with the forward at boundaries. Several outputs share a source pixel,
+// hence pk_atomic_add; the sums are therefore not bitwise reproducible on the GPU. The area
+// backward is a gather (integer window bounds are easy to invert), deterministic on both targets.
 #include "plugkit/portable.cuh"
 #if !PK_GPU
 #include <stdlib.h>
@@ -18,7 +20,13 @@
 
 // PyTorch's nearest_idx: exact shortcuts for same size and 2x, else floor(dst * scale) in float,
 // clamped to the last pixel.
-PK_INLINE int64_t interp_nearest_source(int64_t dst, int inSize, int outSize, float scale) {
+// With exact ("nearest-exact", nearest_neighbor_exact_compute_source_index): floor((dst + 0.5) *
+// scale), the product in double then rounded to float as the C++ expression does, no shortcuts.
+PK_INLINE int64_t interp_nearest_source(int64_t dst, int inSize, int outSize, float scale, int exact) {
+  if (exact) {
+    int64_t src = (int64_t)floorf((float)(((double)dst + 0.5) * (double)scale));
+    return src < inSize - 1 ? src : inSize - 1;
+  }
   if (outSize == inSize) return dst;
   if (outSize == 2 * inSize) return dst >> 1;
   int64_t src = (int64_t)floorf((float)dst * scale);
@@ -47,27 +55,27 @@ PK_INLINE void interp_linear_source(int64_t dst, int inSize, int outSize, float 
 }
 
 PK_KERNEL void interpolate_nearest_forward(int64_t n, const float* x, float* y, int height, int width,
-                                           int outH, int outW, float scaleH, float scaleW) {
+                                           int outH, int outW, float scaleH, float scaleW, int exact) {
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
     int64_t plane = i / ((int64_t)outW * outH);
-    int64_t h = interp_nearest_source(oh, height, outH, scaleH);
-    int64_t w = interp_nearest_source(ow, width, outW, scaleW);
+    int64_t h = interp_nearest_source(oh, height, outH, scaleH, exact);
+    int64_t w = interp_nearest_source(ow, width, outW, scaleW, exact);
     y[i] = x[(plane * height + h) * width + w];
   }
 }
 
 // Adds into dx, which the caller zeroes.
 PK_KERNEL void interpolate_nearest_backward(int64_t n, const float* dy, float* dx, int height, int width,
-                                            int outH, int outW, float scaleH, float scaleW) {
+                                            int outH, int outW, float scaleH, float scaleW, int exact) {
 #if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
     int64_t plane = i / ((int64_t)outW * outH);
-    int64_t h = interp_nearest_source(oh, height, outH, scaleH);
-    int64_t w = interp_nearest_source(ow, width, outW, scaleW);
+    int64_t h = interp_nearest_source(oh, height, outH, scaleH, exact);
+    int64_t w = interp_nearest_source(ow, width, outW, scaleW, exact);
     pk_atomic_add(&dx[(plane * height + h) * width + w], dy[i]);  // outputs share source pixels
   }
 #else
@@ -78,9 +86,9 @@ PK_KERNEL void interpolate_nearest_backward(int64_t n, const float* dy, float* d
     float* dxp = dx + plane * height * width;
     const float* dyp = dy + plane * outPlane;
     for (int64_t oh = 0; oh < outH; ++oh) {
-      const int64_t h = interp_nearest_source(oh, height, outH, scaleH);
+      const int64_t h = interp_nearest_source(oh, height, outH, scaleH, exact);
       for (int64_t ow = 0; ow < outW; ++ow) {
-        dxp[h * width + interp_nearest_source(ow, width, outW, scaleW)] += dyp[oh * outW + ow];
+        dxp[h * width + interp_nearest_source(ow, width, outW, scaleW, exact)] += dyp[oh * outW + ow];
       }
     }
   }
@@ -175,4 +183,156 @@ PK_KERNEL void interpolate_bilinear_backward(int64_t n, const float* dy, float* 
     }
   }
 #endif
+}
+
+// Cubic convolution weights of PyTorch's get_cubic_upsample_coefficients (Keys, A = -0.75) for
+// the fraction t of the source position past tap 1 of the 4 taps floor(src) - 1 .. + 2.
+PK_INLINE void interp_cubic_weights(float t, float* c) {
+  const float A = -0.75f;
+  float x1 = t, x2 = 1.0f - t;
+  float u = x1 + 1.0f, v = x2 + 1.0f;
+  c[0] = ((A * u - 5.0f * A) * u + 8.0f * A) * u - 4.0f * A;
+  c[1] = ((A + 2.0f) * x1 - (A + 3.0f)) * x1 * x1 + 1.0f;
+  c[2] = ((A + 2.0f) * x2 - (A + 3.0f)) * x2 * x2 + 1.0f;
+  c[3] = ((A * v - 5.0f * A) * v + 8.0f * A) * v - 4.0f * A;
+}
+
+// Source of dst along one axis for bicubic: area_pixel_compute_source_index with cubic = true, so
+// a negative position is kept (its weights matter); i0 = floor(src), weights from src - i0. Taps
+// outside [0, inSize) are clamped to the border by the callers, as upsample_get_value_bounded.
+PK_INLINE void interp_cubic_source(int64_t dst, float scale, int alignCorners, int64_t* i0, float* c) {
+  float src = alignCorners ? scale * (float)dst : scale * ((float)dst + 0.5f) - 0.5f;
+  float f = floorf(src);
+  *i0 = (int64_t)f;
+  interp_cubic_weights(src - f, c);
+}
+
+PK_INLINE int64_t interp_clamp(int64_t i, int size) { return i < 0 ? 0 : (i > size - 1 ? size - 1 : i); }
+
+PK_KERNEL void interpolate_bicubic_forward(int64_t n, const float* x, float* y, int height, int width,
+                                           int outH, int outW, float scaleH, float scaleW, int alignCorners) {
+  PK_FOR(i, n) {
+    int64_t ow = i % outW;
+    int64_t oh = (i / outW) % outH;
+    int64_t plane = i / ((int64_t)outW * outH);
+    int64_t h0, w0;
+    float ch[4], cw[4];
+    interp_cubic_source(oh, scaleH, alignCorners, &h0, ch);
+    interp_cubic_source(ow, scaleW, alignCorners, &w0, cw);
+    const float* xp = x + plane * height * width;
+    int64_t ws[4];
+    for (int b = 0; b < 4; ++b) ws[b] = interp_clamp(w0 - 1 + b, width);
+    // Rows of the column sums, as PyTorch's separable evaluation (h outer, w inner).
+    float acc = 0.0f;
+    for (int a = 0; a < 4; ++a) {
+      const float* row = xp + interp_clamp(h0 - 1 + a, height) * width;
+      float r = row[ws[0]] * cw[0];
+      for (int b = 1; b < 4; ++b) r += row[ws[b]] * cw[b];
+      acc = a == 0 ? r * ch[0] : acc + r * ch[a];
+    }
+    y[i] = acc;
+  }
+}
+
+// Adds into dx, which the caller zeroes. Same size passes the gradient through unchanged even when
+// a scale factor made the forward resample: PyTorch 1.13's CPU backward (upsample_bicubic2d_backward
+// _out_frame) has that shortcut and its forward does not; we match it.
+PK_KERNEL void interpolate_bicubic_backward(int64_t n, const float* dy, float* dx, int height, int width,
+                                            int outH, int outW, float scaleH, float scaleW, int alignCorners) {
+  if (outH == height && outW == width) {
+    PK_FOR(i, n) dx[i] += dy[i];
+    return;
+  }
+#if PK_GPU
+  PK_FOR(i, n) {
+    int64_t ow = i % outW;
+    int64_t oh = (i / outW) % outH;
+    int64_t plane = i / ((int64_t)outW * outH);
+    int64_t h0, w0;
+    float ch[4], cw[4];
+    interp_cubic_source(oh, scaleH, alignCorners, &h0, ch);
+    interp_cubic_source(ow, scaleW, alignCorners, &w0, cw);
+    float* dxp = dx + plane * height * width;
+    float g = dy[i];
+    // Neighbouring outputs share taps, and clamped taps coincide at the borders: atomics.
+    for (int a = 0; a < 4; ++a) {
+      int64_t h = interp_clamp(h0 - 1 + a, height);
+      for (int b = 0; b < 4; ++b) pk_atomic_add(&dxp[h * width + interp_clamp(w0 - 1 + b, width)], g * ch[a] * cw[b]);
+    }
+  }
+#else
+  // Host: one item per plane walks its outputs in order with plain adds, as PyTorch's CPU
+  // backward (upsample_increment_value_bounded) does.
+  const int64_t outPlane = (int64_t)outH * outW;
+  PK_FOR_WORK(plane, n / outPlane, outPlane) {
+    float* dxp = dx + plane * height * width;
+    const float* dyp = dy + plane * outPlane;
+    for (int64_t oh = 0; oh < outH; ++oh) {
+      int64_t h0;
+      float ch[4];
+      interp_cubic_source(oh, scaleH, alignCorners, &h0, ch);
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        int64_t w0;
+        float cw[4];
+        interp_cubic_source(ow, scaleW, alignCorners, &w0, cw);
+        const float g = dyp[oh * outW + ow];
+        for (int b = 0; b < 4; ++b) {
+          int64_t w = interp_clamp(w0 - 1 + b, width);
+          for (int a = 0; a < 4; ++a) dxp[interp_clamp(h0 - 1 + a, height) * width + w] += g * ch[a] * cw[b];
+        }
+      }
+    }
+  }
+#endif
+}
+
+// adaptive_avg_pool2d's window of output o along an axis: [floor(o * in / out), ceil((o + 1) * in / out)).
+PK_INLINE int64_t interp_area_start(int64_t o, int in, int out) { return (o * in) / out; }
+PK_INLINE int64_t interp_area_end(int64_t o, int in, int out) { return ((o + 1) * in + out - 1) / out; }
+
+PK_KERNEL void interpolate_area_forward(int64_t n, const float* x, float* y, int height, int width, int outH,
+                                        int outW) {
+  PK_FOR(i, n) {
+    int64_t ow = i % outW;
+    int64_t oh = (i / outW) % outH;
+    int64_t plane = i / ((int64_t)outW * outH);
+    int64_t h0 = interp_area_start(oh, height, outH), h1 = interp_area_end(oh, height, outH);
+    int64_t w0 = interp_area_start(ow, width, outW), w1 = interp_area_end(ow, width, outW);
+    const float* xp = x + plane * height * width;
+    float sum = 0.0f;
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t w = w0; w < w1; ++w) sum += xp[h * width + w];
+    }
+    y[i] = sum / (float)((h1 - h0) * (w1 - w0));
+  }
+}
+
+// Gather, one item per input pixel: the outputs whose windows hold it are a contiguous range
+// per axis, found from an estimate moved down while the previous window still covers it.
+PK_INLINE int64_t interp_area_first(int64_t p, int in, int out) {
+  int64_t o = (p * out) / in;
+  while (o > 0 && interp_area_end(o - 1, in, out) > p) --o;
+  while (interp_area_end(o, in, out) <= p) ++o;
+  return o;
+}
+
+// Writes every dx value (no zeroing needed).
+PK_KERNEL void interpolate_area_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
+                                         int outW) {
+  PK_FOR(i, n) {
+    int64_t w = i % width;
+    int64_t h = (i / width) % height;
+    int64_t plane = i / ((int64_t)width * height);
+    const float* dyp = dy + plane * outH * outW;
+    int64_t ow0 = interp_area_first(w, width, outW);
+    float sum = 0.0f;
+    for (int64_t oh = interp_area_first(h, height, outH); oh < outH && interp_area_start(oh, height, outH) <= h; ++oh) {
+      float kh = (float)(interp_area_end(oh, height, outH) - interp_area_start(oh, height, outH));
+      for (int64_t ow = ow0; ow < outW && interp_area_start(ow, width, outW) <= w; ++ow) {
+        float kw = (float)(interp_area_end(ow, width, outW) - interp_area_start(ow, width, outW));
+        sum += dyp[oh * outW + ow] / (kh * kw);
+      }
+    }
+    dx[i] = sum;
+  }
 }

@@ -4,7 +4,10 @@ import io.plugkit.Tensor;
 import io.plugkit.ops.Interpolate;
 import io.plugkit.ops.InterpolateOptions;
 
-/** torch.nn.Upsample: see {@link Interpolate#interpolate(Tensor, InterpolateOptions)}. No parameters. */
+/**
+ * torch.nn.Upsample (modes nearest, nearest-exact, bilinear, bicubic, area, with size or scale
+ * factors): see {@link Interpolate#interpolate(Tensor, InterpolateOptions)}. No parameters.
+ */
 public final class Upsample extends Module {
   private final InterpolateOptions options;
 

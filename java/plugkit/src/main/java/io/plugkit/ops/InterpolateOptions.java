@@ -14,7 +14,7 @@ public record InterpolateOptions(int outH, int outW, double scaleH, double scale
     boolean alignCorners, boolean recomputeScaleFactor) {
 
   public InterpolateOptions {
-    if (mode == null) throw new IllegalArgumentException("mode: expected NEAREST or BILINEAR but got null");
+    if (mode == null) throw new IllegalArgumentException("mode: expected an Interpolate.Mode but got null");
     boolean sized = outH != 0 || outW != 0;
     if (sized) {
       Checks.positive(outH, "outH");
@@ -50,7 +50,7 @@ public record InterpolateOptions(int outH, int outW, double scaleH, double scale
     return new InterpolateOptions(outH, outW, scaleH, scaleW, m, alignCorners, recomputeScaleFactor);
   }
 
-  /** Only for BILINEAR (the op rejects it with NEAREST, as PyTorch does). */
+  /** Only for BILINEAR and BICUBIC (the op rejects it with the other modes, as PyTorch does). */
   public InterpolateOptions alignCorners(boolean on) {
     return new InterpolateOptions(outH, outW, scaleH, scaleW, mode, on, recomputeScaleFactor);
   }
