@@ -47,6 +47,7 @@ public final class Benchmark {
     all.addAll(AttentionGateCases.all());
     all.addAll(NonLocalCases.all());
     all.addAll(DoConvCases.all());
+    all.addAll(BlurPoolCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
