@@ -33,7 +33,9 @@ def build(op, a, dev):
     if op == "non_local":
         import torch_bench_nonlocal
         return torch_bench_nonlocal.build(op, a, dev)
-    if op == "do_conv2d": return __import__("torch_bench_doconv").build(op, a, dev)  # torch_bench_doconv.py
+    if op == "do_conv2d":
+        import torch_bench_doconv
+        return torch_bench_doconv.build(op, a, dev)
     if op in ("blur_pool", "max_blur_pool"):
         import torch_bench_blur
         return torch_bench_blur.build(op, a, dev)
