@@ -73,6 +73,10 @@ public final class DcaChain extends Module {
    * @param options the SE options of every stage
    */
   public static DcaChain se(List<Module> bodies, int[] channels, SqueezeExcite.Options options, Device device) {
+    if (options != null && options.mlp() != SqueezeExcite.Options.DEFAULT.mlp()) {
+      throw new IllegalArgumentException("options: expected mlp " + SqueezeExcite.Options.DEFAULT.mlp()
+          + " (DcaChain builds DCANet's conv fc1/fc2 layout) but got " + options.mlp());
+    }
     DcaChain chain = new DcaChain(bodies, channels);
     for (int i = 0; i < channels.length; i++) {
       chain.attentions.add(new SeAttention(i == 0 ? 0 : channels[i - 1], channels[i], options, device));
@@ -82,6 +86,14 @@ public final class DcaChain extends Module {
 
   /** A chain of connected CBAM blocks; arguments as {@link #se}. */
   public static DcaChain cbam(List<Module> bodies, int[] channels, Cbam.Options options, Device device) {
+    Cbam.Options timm = Cbam.Options.DEFAULT;
+    if (options != null && (options.mlp() != timm.mlp() || options.spatialBias() != timm.spatialBias()
+        || options.spatialNorm() != timm.spatialNorm() || options.spatialOrder() != timm.spatialOrder()
+        || options.spatialBnMomentum() != timm.spatialBnMomentum())) {
+      throw new IllegalArgumentException("options: expected timm's CBAM layout (DcaChain builds DCANet's conv fc1/fc2"
+          + " and spatial conv + BatchNorm on [mean, max]; only the reduction, activation and gate options apply) but got "
+          + options);
+    }
     DcaChain chain = new DcaChain(bodies, channels);
     for (int i = 0; i < channels.length; i++) {
       chain.attentions.add(new CbamAttention(i == 0 ? 0 : channels[i - 1], channels[i], options, device));

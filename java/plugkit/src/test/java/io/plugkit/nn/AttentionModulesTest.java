@@ -164,6 +164,9 @@ class AttentionModulesTest {
       expect("prev:", () -> chain.attention(1).forward(x8, wrongWidth));
       expect("prev:", () -> chain.attention(0).forward(x8, new DcaChain.Attended(x8, Tensor.zeros(d, 2, 8), null)));
       expect("channels:", () -> DcaChain.se(List.of(new ReLU()), new int[] {8, 8}, SqueezeExcite.Options.DEFAULT, d));
+      // DCANet builds its own layers: another checkpoint layout would be silently ignored.
+      expect("options:", () -> DcaChain.se(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.CLASSIC_SENET, d));
+      expect("options:", () -> DcaChain.cbam(List.of(new ReLU()), new int[] {8}, Cbam.Options.ATTENTION_MODULE, d));
       DcaChain cbamChain = fixtureCbamChain(d);
       Tensor x6 = Tensor.zeros(d, 2, 6, 4, 3);
       Tensor map6 = Tensor.zeros(d, 2, 6, 8, 6);
