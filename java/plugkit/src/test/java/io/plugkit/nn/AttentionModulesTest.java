@@ -1,9 +1,8 @@
 package io.plugkit.nn;
 
 import static io.plugkit.testing.Close.assertClose;
+import static io.plugkit.testing.Rejects.assertRejects;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.plugkit.Device;
 import io.plugkit.Scope;
@@ -16,7 +15,6 @@ import io.plugkit.testing.TestDevices;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -143,44 +141,39 @@ class AttentionModulesTest {
       Cbam cbam = new Cbam(8, Cbam.Options.DEFAULT, d);
       Tensor wrongChannels = Tensor.zeros(d, 2, 6, 4, 4);
       Tensor rank3 = Tensor.zeros(d, 8, 4, 4);
-      expect("x:", () -> se.forward(wrongChannels));
-      expect("x:", () -> se.forward(rank3));
-      expect("x:", () -> se.forward(null));
-      expect("x:", () -> cbam.forward(wrongChannels));
-      expect("x:", () -> cbam.forward(rank3));
-      expect("channels:", () -> new SqueezeExcite(0, SqueezeExcite.Options.DEFAULT, d));
-      expect("rdRatio:", () -> SqueezeExcite.Options.DEFAULT.rdRatio(0));
-      expect("rdChannels:", () -> SqueezeExcite.Options.DEFAULT.rdChannels(-1));
-      expect("gate:", () -> SqueezeExcite.Options.DEFAULT.gate(null));
-      expect("spatialKernelSize:", () -> Cbam.Options.DEFAULT.spatialKernelSize(4));
-      expect("rdDivisor:", () -> Cbam.Options.DEFAULT.rdDivisor(0));
+      assertRejects("x", () -> se.forward(wrongChannels));
+      assertRejects("x", () -> se.forward(rank3));
+      assertRejects("x", () -> se.forward(null));
+      assertRejects("x", () -> cbam.forward(wrongChannels));
+      assertRejects("x", () -> cbam.forward(rank3));
+      assertRejects("channels", () -> new SqueezeExcite(0, SqueezeExcite.Options.DEFAULT, d));
+      assertRejects("rdRatio", () -> SqueezeExcite.Options.DEFAULT.rdRatio(0));
+      assertRejects("rdChannels", () -> SqueezeExcite.Options.DEFAULT.rdChannels(-1));
+      assertRejects("gate", () -> SqueezeExcite.Options.DEFAULT.gate(null));
+      assertRejects("spatialKernelSize", () -> Cbam.Options.DEFAULT.spatialKernelSize(4));
+      assertRejects("rdDivisor", () -> Cbam.Options.DEFAULT.rdDivisor(0));
       DcaChain chain = fixtureChain(d);
       // A body whose output does not have its stage's channel count.
       DcaChain declared8 = DcaChain.se(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.DEFAULT, d);
-      expect("x:", () -> declared8.forward(Tensor.zeros(d, 2, 6, 4, 5)));
+      assertRejects("x", () -> declared8.forward(Tensor.zeros(d, 2, 6, 4, 5)));
       Tensor x8 = Tensor.zeros(d, 2, 8, 4, 5);
       DcaChain.Attended wrongWidth = new DcaChain.Attended(x8, Tensor.zeros(d, 2, 12), null);
-      expect("prev:", () -> chain.attention(1).forward(x8, null));
-      expect("prev:", () -> chain.attention(1).forward(x8, wrongWidth));
-      expect("prev:", () -> chain.attention(0).forward(x8, new DcaChain.Attended(x8, Tensor.zeros(d, 2, 8), null)));
-      expect("channels:", () -> DcaChain.se(List.of(new ReLU()), new int[] {8, 8}, SqueezeExcite.Options.DEFAULT, d));
+      assertRejects("prev", () -> chain.attention(1).forward(x8, null));
+      assertRejects("prev", () -> chain.attention(1).forward(x8, wrongWidth));
+      assertRejects("prev", () -> chain.attention(0).forward(x8, new DcaChain.Attended(x8, Tensor.zeros(d, 2, 8), null)));
+      assertRejects("channels", () -> DcaChain.se(List.of(new ReLU()), new int[] {8, 8}, SqueezeExcite.Options.DEFAULT, d));
       // DCANet builds its own layers: another checkpoint layout would be silently ignored.
-      expect("options:", () -> DcaChain.se(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.CLASSIC_SENET, d));
-      expect("options:", () -> DcaChain.cbam(List.of(new ReLU()), new int[] {8}, Cbam.Options.ATTENTION_MODULE, d));
+      assertRejects("options", () -> DcaChain.se(List.of(new ReLU()), new int[] {8}, SqueezeExcite.Options.CLASSIC_SENET, d));
+      assertRejects("options", () -> DcaChain.cbam(List.of(new ReLU()), new int[] {8}, Cbam.Options.ATTENTION_MODULE, d));
       DcaChain cbamChain = fixtureCbamChain(d);
       Tensor x6 = Tensor.zeros(d, 2, 6, 4, 3);
       Tensor map6 = Tensor.zeros(d, 2, 6, 8, 6);
-      expect("prev:", () -> cbamChain.attention(1).forward(x6, null));
+      assertRejects("prev", () -> cbamChain.attention(1).forward(x6, null));
       Tensor map5 = Tensor.zeros(d, 2, 5, 8, 6);
-      expect("prev.channel:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map5, map6)));
+      assertRejects("prev.channel", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map5, map6)));
       // A previous spatial map that does not pool to the current size (7 / 4 -> extent 1).
       Tensor map7 = Tensor.zeros(d, 2, 6, 7, 6);
-      expect("prev.spatial:", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map6, map7)));
+      assertRejects("prev.spatial", () -> cbamChain.attention(1).forward(x6, new DcaChain.Attended(map6, map6, map7)));
     }
-  }
-
-  private static void expect(String argument, Executable call) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-    assertTrue(e.getMessage().startsWith(argument), "message names " + argument + ": " + e.getMessage());
   }
 }

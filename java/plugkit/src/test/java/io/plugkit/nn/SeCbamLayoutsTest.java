@@ -1,6 +1,7 @@
 package io.plugkit.nn;
 
 import static io.plugkit.testing.Close.assertClose;
+import static io.plugkit.testing.Rejects.assertRejects;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -25,7 +26,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -254,33 +254,28 @@ class SeCbamLayoutsTest {
     assertEquals(1, SqueezeExcite.Options.CLASSIC_SENET.reducedChannels(31));
     assertEquals(0, SqueezeExcite.Options.CLASSIC_SENET.reducedChannels(15));
     assertEquals(SpatialOrder.MEAN_MAX, Cbam.Options.DEFAULT.spatialOrder());
-    expect("channels, options:", () -> new SqueezeExcite(15, SqueezeExcite.Options.CLASSIC_SENET, Device.cpu()));
-    expect("norm:", () -> SqueezeExcite.Options.CLASSIC_SENET.norm(true));
-    expect("mlp:", () -> SqueezeExcite.Options.DEFAULT.mlp(null));
-    expect("rounding:", () -> Cbam.Options.DEFAULT.rounding(null));
-    expect("spatialOrder:", () -> Cbam.Options.DEFAULT.spatialOrder(null));
-    expect("spatialBnMomentum:", () -> Cbam.Options.DEFAULT.spatialBnMomentum(2f));
-    expect("prefix:", () -> StateDictMapping.identity().under(""));
-    expect("from:", () -> StateDictMapping.identity().renamePrefix(null, "x"));
-    expect("regex:", () -> StateDictMapping.identity().rename("(", "x"));
-    expect("regex:", () -> StateDictMapping.identity().linearToConv(null));
-    expect("saved:", () -> StateDictMapping.identity().apply(null));
-    expect("before:", () -> Cbam.attentionModuleKeys(null));
+    assertRejects("channels, options", () -> new SqueezeExcite(15, SqueezeExcite.Options.CLASSIC_SENET, Device.cpu()));
+    assertRejects("norm", () -> SqueezeExcite.Options.CLASSIC_SENET.norm(true));
+    assertRejects("mlp", () -> SqueezeExcite.Options.DEFAULT.mlp(null));
+    assertRejects("rounding", () -> Cbam.Options.DEFAULT.rounding(null));
+    assertRejects("spatialOrder", () -> Cbam.Options.DEFAULT.spatialOrder(null));
+    assertRejects("spatialBnMomentum", () -> Cbam.Options.DEFAULT.spatialBnMomentum(2f));
+    assertRejects("prefix", () -> StateDictMapping.identity().under(""));
+    assertRejects("from", () -> StateDictMapping.identity().renamePrefix(null, "x"));
+    assertRejects("regex", () -> StateDictMapping.identity().rename("(", "x"));
+    assertRejects("regex", () -> StateDictMapping.identity().linearToConv(null));
+    assertRejects("saved", () -> StateDictMapping.identity().apply(null));
+    assertRejects("before", () -> Cbam.attentionModuleKeys(null));
   }
 
   @Test
   void mappingNullsNameTheArgument() {
     try (Scope s = Scope.open()) {
       SqueezeExcite se = new SqueezeExcite(16, SqueezeExcite.Options.DEFAULT, Device.cpu());
-      expect("mapping:", () -> se.loadStateDict(Map.of(), null, true));
-      expect("mapping:", () -> se.load(tmp.resolve("none.safetensors"), null, true));
-      expect("file:", () -> se.load(null, StateDictMapping.identity(), true));
-      expect("contents:", () -> se.loadStateDict((SafeTensors.Contents) null, StateDictMapping.identity(), true));
+      assertRejects("mapping", () -> se.loadStateDict(Map.of(), null, true));
+      assertRejects("mapping", () -> se.load(tmp.resolve("none.safetensors"), null, true));
+      assertRejects("file", () -> se.load(null, StateDictMapping.identity(), true));
+      assertRejects("contents", () -> se.loadStateDict((SafeTensors.Contents) null, StateDictMapping.identity(), true));
     }
-  }
-
-  private static void expect(String argument, Executable call) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-    assertTrue(e.getMessage().startsWith(argument), "message names " + argument + ": " + e.getMessage());
   }
 }

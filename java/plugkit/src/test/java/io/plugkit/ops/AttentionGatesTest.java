@@ -1,8 +1,8 @@
 package io.plugkit.ops;
 
 import static io.plugkit.testing.Close.assertClose;
+import static io.plugkit.testing.Rejects.assertRejects;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.plugkit.Device;
@@ -14,7 +14,6 @@ import io.plugkit.ops.AttentionGates.Gate;
 import io.plugkit.testing.Fixtures;
 import io.plugkit.testing.TestDevices;
 import java.util.Arrays;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -375,29 +374,24 @@ class AttentionGatesTest {
       Tensor rank3 = Tensor.zeros(d, 3, 4, 5);
       Tensor ac = Tensor.zeros(d, 2, 3, 1, 1);
       Tensor as = Tensor.zeros(d, 2, 1, 4, 5);
-      expect("x:", () -> AttentionGates.channelMeanMax(null));
-      expect("x:", () -> AttentionGates.channelMeanMax(rank3));
-      expect("x:", () -> AttentionGates.channelMeanMax(Tensor.zeros(d, 2, 0, 4, 5)));
-      expect("x:", () -> AttentionGates.channelGate(rank3, ac, Gate.SIGMOID));
-      expect("a:", () -> AttentionGates.channelGate(x, null, Gate.SIGMOID));
-      expect("a:", () -> AttentionGates.channelGate(x, as, Gate.SIGMOID));
-      expect("a:", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 4, 1, 1), Gate.SIGMOID));
-      expect("a:", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 3), Gate.SIGMOID));
-      expect("gate:", () -> AttentionGates.channelGate(x, ac, null));
-      expect("a:", () -> AttentionGates.spatialGate(x, ac, Gate.SIGMOID));
-      expect("a:", () -> AttentionGates.spatialGate(x, Tensor.zeros(d, 1, 1, 4, 5), Gate.SIGMOID));
-      expect("gate:", () -> AttentionGates.spatialGate(x, as, null));
+      assertRejects("x", () -> AttentionGates.channelMeanMax(null));
+      assertRejects("x", () -> AttentionGates.channelMeanMax(rank3));
+      assertRejects("x", () -> AttentionGates.channelMeanMax(Tensor.zeros(d, 2, 0, 4, 5)));
+      assertRejects("x", () -> AttentionGates.channelGate(rank3, ac, Gate.SIGMOID));
+      assertRejects("a", () -> AttentionGates.channelGate(x, null, Gate.SIGMOID));
+      assertRejects("a", () -> AttentionGates.channelGate(x, as, Gate.SIGMOID));
+      assertRejects("a", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 4, 1, 1), Gate.SIGMOID));
+      assertRejects("a", () -> AttentionGates.channelGate(x, Tensor.zeros(d, 2, 3), Gate.SIGMOID));
+      assertRejects("gate", () -> AttentionGates.channelGate(x, ac, null));
+      assertRejects("a", () -> AttentionGates.spatialGate(x, ac, Gate.SIGMOID));
+      assertRejects("a", () -> AttentionGates.spatialGate(x, Tensor.zeros(d, 1, 1, 4, 5), Gate.SIGMOID));
+      assertRejects("gate", () -> AttentionGates.spatialGate(x, as, null));
       Tensor v = Tensor.zeros(d, 2, 6);
       Tensor w6 = Tensor.ones(d, 6);
-      expect("weight:", () -> AttentionGates.layerNorm(v, Tensor.ones(d, 5), w6, 1e-5f));
-      expect("bias:", () -> AttentionGates.layerNorm(v, w6, null, 1e-5f));
-      expect("eps:", () -> AttentionGates.layerNorm(v, w6, w6, 0f));
-      expect("x:", () -> AttentionGates.layerNorm(Tensor.zeros(d, 2, 0), w6, w6, 1e-5f));
+      assertRejects("weight", () -> AttentionGates.layerNorm(v, Tensor.ones(d, 5), w6, 1e-5f));
+      assertRejects("bias", () -> AttentionGates.layerNorm(v, w6, null, 1e-5f));
+      assertRejects("eps", () -> AttentionGates.layerNorm(v, w6, w6, 0f));
+      assertRejects("x", () -> AttentionGates.layerNorm(Tensor.zeros(d, 2, 0), w6, w6, 1e-5f));
     }
-  }
-
-  private static void expect(String argument, Executable call) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-    assertTrue(e.getMessage().startsWith(argument), "message names " + argument + ": " + e.getMessage());
   }
 }

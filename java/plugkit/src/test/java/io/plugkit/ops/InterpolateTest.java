@@ -1,9 +1,8 @@
 package io.plugkit.ops;
 
 import static io.plugkit.testing.Close.assertClose;
+import static io.plugkit.testing.Rejects.assertRejects;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.plugkit.DType;
 import io.plugkit.Device;
@@ -17,7 +16,6 @@ import io.plugkit.testing.TestDevices;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -207,11 +205,6 @@ class InterpolateTest {
   }
 
   // ---- bad input ------------------------------------------------------------------------
-
-  private static void assertRejects(String argName, Executable call) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-    assertTrue(e.getMessage().startsWith(argName + ":"), () -> "expected the message to name " + argName + ": " + e.getMessage());
-  }
 
   @Test
   void rejectsBadInput() {

@@ -1,9 +1,9 @@
 package io.plugkit.ops;
 
 import static io.plugkit.testing.Close.assertClose;
+import static io.plugkit.testing.Rejects.assertRejects;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.plugkit.DType;
 import io.plugkit.Device;
@@ -18,7 +18,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -161,11 +160,6 @@ class PaddingTest {
   }
 
   // ---- bad input ------------------------------------------------------------------------
-
-  private static void assertRejects(String argName, Executable call) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-    assertTrue(e.getMessage().startsWith(argName + ":"), () -> "expected the message to name " + argName + ": " + e.getMessage());
-  }
 
   @Test
   void rejectsBadInput() {
