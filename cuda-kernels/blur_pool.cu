@@ -6,7 +6,8 @@
 // (filtSize 1..7). sum(a) = 2^(filtSize-1), so every tap a_i a_j / 4^(filtSize-1) is exact in float
 // and the kernels weigh by the integer a_i a_j and scale once by that power of two, which is exact.
 // Padding (reflect, replicate or zeros; padLo on top/left, padHi on bottom/right) is folded into
-// the index mapping and never materialised; so is the stride-1 max map of max_blur_pool2d.
+// the index mapping and never materialised; the stride-1 max map of max_blur_pool2d is never
+// allocated whole (the host keeps one plane of it in a per-item scratch).
 // Shapes: x, dx [N, C, H, W]; the blurred source is x itself (srcH = H, srcW = W) or the max map
 // (srcH = H - 1, srcW = W - 1); y, dy [N, C, outH, outW] with out = (src + padLo + padHi - filtSize)
 // / stride + 1. The Java op validates all of it (reflect needs pad < src on each side).
@@ -398,7 +399,27 @@ PK_KERNEL void max_blur_pool2d_backward(int64_t n, const float* x, const float* 
       float* __restrict__ d1 = d0 + width;
       float* __restrict__ gA = g4;         // gradient of the corner (m, w + 1)
       float* __restrict__ gB = g4 + srcW;  // of the corner (m + 1, w + 1)
-      for (int w = 0; w < srcW; ++w) {
+      // Eight windows at a time with explicit vectors: gcc keeps the scalar argmax as branches,
+      // which mispredict on data.
+      int w = 0;
+      const pk_f8 zero = {};
+      for (; w + 8 <= srcW; w += 8) {
+        const pk_f8 v0 = pk_load8(r0 + w), v1 = pk_load8(r0 + w + 1);
+        const pk_f8 v2 = pk_load8(r1 + w), v3 = pk_load8(r1 + w + 1);
+        pk_f8 b = v0;
+        const pk_i8 c1 = (v1 > b) | (v1 != v1);
+        b = c1 ? v1 : b;
+        const pk_i8 c2 = (v2 > b) | (v2 != v2);
+        b = c2 ? v2 : b;
+        const pk_i8 c3 = (v3 > b) | (v3 != v3);
+        const pk_i8 is1 = c1 & ~c2 & ~c3, is2 = c2 & ~c3, is0 = ~(c1 | c2 | c3);
+        const pk_f8 g = pk_load8(gr + w);
+        pk_store8(d0 + w, pk_load8(d0 + w) + (is0 ? g : zero));
+        pk_store8(d1 + w, pk_load8(d1 + w) + (is2 ? g : zero));
+        pk_store8(gA + w, is1 ? g : zero);
+        pk_store8(gB + w, c3 ? g : zero);
+      }
+      for (; w < srcW; ++w) {
         float b = r0[w];
         int arg = 0;
         float v = r0[w + 1];
