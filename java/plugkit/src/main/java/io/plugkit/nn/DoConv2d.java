@@ -9,6 +9,7 @@ import io.plugkit.ops.Conv;
 import io.plugkit.ops.Elementwise;
 import io.plugkit.ops.Layout;
 import io.plugkit.ops.Linear;
+import io.plugkit.ops.Padding;
 
 /**
  * DO-Conv, a depthwise over-parameterized convolution (Cao et al., "DO-Conv: Depthwise
@@ -46,6 +47,8 @@ public final class DoConv2d extends Module {
   private final Parameter dDiag;
   private final Parameter bias;
   private Conv.Options options;
+  /** Null: zeros, the convolution's own padding. */
+  private Padding.Mode paddingMode;
 
   /** Square kernel, D_mul = kernel^2, groups 1, with bias, on {@link Device#best()}. */
   public DoConv2d(int inChannels, int outChannels, int kernel) {
@@ -139,16 +142,20 @@ public final class DoConv2d extends Module {
   public DoConv2d dilation(int dl) { return dilation(dl, dl); }
 
   /**
-   * The reference's {@code padding_mode}: only {@code "zeros"} is supported; "reflect",
-   * "replicate" and "circular" (valid in the reference) are rejected until a padding op exists.
+   * The reference's {@code padding_mode}: "zeros" (the convolution's own padding), or "reflect",
+   * "replicate", "circular": the input padded by {@link Padding#pad2d} with the padding's sizes,
+   * then a convolution without padding, as the reference does.
    */
   public DoConv2d paddingMode(String mode) {
-    if ("zeros".equals(mode)) return this;
-    if ("reflect".equals(mode) || "replicate".equals(mode) || "circular".equals(mode)) {
-      throw new IllegalArgumentException("paddingMode: '" + mode + "' is not supported yet; expected 'zeros'");
-    }
-    throw new IllegalArgumentException("paddingMode: expected one of 'zeros', 'reflect', 'replicate', 'circular' but got "
-        + (mode == null ? "null" : "'" + mode + "'"));
+    paddingMode = switch (mode == null ? "" : mode) {
+      case "zeros" -> null;
+      case "reflect" -> Padding.Mode.REFLECT;
+      case "replicate" -> Padding.Mode.REPLICATE;
+      case "circular" -> Padding.Mode.CIRCULAR;
+      default -> throw new IllegalArgumentException("paddingMode: expected one of 'zeros', 'reflect', 'replicate', "
+          + "'circular' but got " + (mode == null ? "null" : "'" + mode + "'"));
+    };
+    return this;
   }
 
   public Parameter W() { return w; }
@@ -186,7 +193,10 @@ public final class DoConv2d extends Module {
     Checks.rank(x, "x", 4);
     Checks.dim(x, "x", 1, inChannels);
     Checks.sameDevice(x, "x", w.tensor(), "W");
-    return Conv.conv2d(x, kernel(), bias == null ? null : bias.tensor(), options);
+    Tensor b = bias == null ? null : bias.tensor();
+    if (paddingMode == null) return Conv.conv2d(x, kernel(), b, options);
+    Tensor padded = Padding.pad2d(x, new int[] {options.padW(), options.padW(), options.padH(), options.padH()}, paddingMode);
+    return Conv.conv2d(padded, kernel(), b, options.padding(0, 0));
   }
 
   /**
@@ -197,6 +207,10 @@ public final class DoConv2d extends Module {
    * default initialisation from {@link Init}'s seed sequence before it is overwritten.)
    */
   public Conv2d fold() {
+    if (paddingMode != null) {
+      throw new IllegalStateException("fold: a Conv2d pads with zeros, this DoConv2d with " + paddingMode
+          + "; fold a module with paddingMode 'zeros', or pad with Padding.pad2d before the folded conv");
+    }
     Conv2d conv = new Conv2d(inChannels, outChannels, kernelH, kernelW, groups, bias != null, device)
         .stride(options.strideH(), options.strideW())
         .padding(options.padH(), options.padW())
