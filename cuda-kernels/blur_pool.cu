@@ -145,6 +145,12 @@ PK_INLINE float blur_source_grad(const float* gp, int m, int mw, int outH, int o
 // scratch is per work item (a row, or the plane's max map for max_blur_pool2d).
 #if !PK_GPU
 
+// Floats in a padded row: what the taps of outW outputs reach, and at least the source row after padLo.
+static inline int blur_padded_width(int outW, int stride, int filtSize, int padLo, int srcW) {
+  const int reach = (outW - 1) * stride + filtSize;
+  return reach > padLo + srcW ? reach : padLo + srcW;
+}
+
 // The source index of every padded position 0..count-1 (blur_source), built once per call.
 static int* blur_source_table(int count, int padLo, int size, int padType) {
   int* t = (int*)malloc(sizeof(int) * (count > 0 ? count : 1));
@@ -282,7 +288,7 @@ PK_KERNEL void blur_pool2d_forward(int64_t n, const float* x, float* y, int heig
   const int64_t planes = n / ((int64_t)outH * outW);
   int* rows = blur_source_table((outH - 1) * stride + filtSize, padLo, height, padType);
   int* cols = blur_source_table((outW - 1) * stride + filtSize, padLo, width, padType);
-  const int paddedW = (outW - 1) * stride + filtSize > padLo + width ? (outW - 1) * stride + filtSize : padLo + width;
+  const int paddedW = blur_padded_width(outW, stride, filtSize, padLo, width);
   PK_FOR_WORK(p, planes, (int64_t)outH * (outW + width) * filtSize) {
     float* pr = (float*)malloc(sizeof(float) * paddedW);
     blur_host_plane_forward(x + p * height * width, y + p * outH * outW, height, width, outH, outW, filtSize, stride,
@@ -308,7 +314,7 @@ PK_KERNEL void blur_pool2d_backward(int64_t n, const float* dy, float* dx, int h
   const int64_t planes = n / ((int64_t)height * width);
   int* rows = blur_source_table((outH - 1) * stride + filtSize, padLo, height, padType);
   int* cols = blur_source_table((outW - 1) * stride + filtSize, padLo, width, padType);
-  const int paddedW = (outW - 1) * stride + filtSize > padLo + width ? (outW - 1) * stride + filtSize : padLo + width;
+  const int paddedW = blur_padded_width(outW, stride, filtSize, padLo, width);
   PK_FOR_WORK(p, planes, (int64_t)outH * (outW + width) * filtSize) {
     float* r = (float*)malloc(sizeof(float) * (paddedW + width));
     blur_host_plane_backward(dy + p * outH * outW, dx + p * height * width, height, width, outH, outW, filtSize,
@@ -337,7 +343,7 @@ PK_KERNEL void max_blur_pool2d_forward(int64_t n, const float* x, float* y, int 
   const int64_t planes = n / ((int64_t)outH * outW);
   int* rows = blur_source_table((outH - 1) * stride + filtSize, padLo, srcH, padType);
   int* cols = blur_source_table((outW - 1) * stride + filtSize, padLo, srcW, padType);
-  const int paddedW = (outW - 1) * stride + filtSize > padLo + srcW ? (outW - 1) * stride + filtSize : padLo + srcW;
+  const int paddedW = blur_padded_width(outW, stride, filtSize, padLo, srcW);
   PK_FOR_WORK(p, planes, (int64_t)outH * (outW + width) * filtSize + (int64_t)height * width) {
     float* mp = (float*)malloc(sizeof(float) * ((int64_t)srcH * srcW + paddedW));
     const float* xp = x + p * height * width;
@@ -381,7 +387,7 @@ PK_KERNEL void max_blur_pool2d_backward(int64_t n, const float* x, const float* 
   const int64_t planes = n / ((int64_t)height * width);
   int* rows = blur_source_table((outH - 1) * stride + filtSize, padLo, srcH, padType);
   int* cols = blur_source_table((outW - 1) * stride + filtSize, padLo, srcW, padType);
-  const int paddedW = (outW - 1) * stride + filtSize > padLo + srcW ? (outW - 1) * stride + filtSize : padLo + srcW;
+  const int paddedW = blur_padded_width(outW, stride, filtSize, padLo, srcW);
   PK_FOR_WORK(p, planes, (int64_t)outH * (outW + width) * filtSize + (int64_t)height * width) {
     float* gm = (float*)malloc(sizeof(float) * ((int64_t)srcH * srcW + paddedW + 2 * srcW));
     float* r = gm + (int64_t)srcH * srcW;
