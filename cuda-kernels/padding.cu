@@ -115,6 +115,18 @@ PK_KERNEL void pad2d_forward(int64_t n, const float* __restrict__ x, float* __re
 #endif
 }
 
+// The sum of dy over the output rectangles [rowFrom[a], rowTo[a]) x [colFrom[b], colTo[b]) that read
+// one input value, in output order (PyTorch CPU's).
+PK_INLINE float pad2d_gather(const float* dyp, int outW, int rows, const int64_t* rowFrom, const int64_t* rowTo,
+                             int cols, const int64_t* colFrom, const int64_t* colTo) {
+  float sum = 0.0f;
+  for (int a = 0; a < rows; ++a)
+    for (int64_t oh = rowFrom[a]; oh < rowTo[a]; ++oh)
+      for (int b = 0; b < cols; ++b)
+        for (int64_t ow = colFrom[b]; ow < colTo[b]; ++ow) sum += dyp[oh * outW + ow];
+  return sum;
+}
+
 // dx = the gradient of x for dy; every dx value is written (no zeroing needed).
 PK_KERNEL void pad2d_backward(int64_t n, const float* __restrict__ dy, float* __restrict__ dx, int height,
                               int width, int outH, int outW, int padLeft, int padRight, int padTop, int padBottom,
@@ -128,12 +140,7 @@ PK_KERNEL void pad2d_backward(int64_t n, const float* __restrict__ dy, float* __
     const int rows = pad2d_readers(h, height, padTop, padBottom, outH, mode, rowFrom, rowTo);
     const int cols = pad2d_readers(w, width, padLeft, padRight, outW, mode, colFrom, colTo);
     const float* dyp = dy + plane * outH * outW;
-    float sum = 0.0f;
-    for (int a = 0; a < rows; ++a)
-      for (int64_t oh = rowFrom[a]; oh < rowTo[a]; ++oh)
-        for (int b = 0; b < cols; ++b)
-          for (int64_t ow = colFrom[b]; ow < colTo[b]; ++ow) sum += dyp[oh * outW + ow];
-    dx[i] = sum;
+    dx[i] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
   }
 #else
   // Host: one item per input row; the row's readers are found once, the columns' per value.
@@ -146,12 +153,7 @@ PK_KERNEL void pad2d_backward(int64_t n, const float* __restrict__ dy, float* __
     float* row = dx + r * width;
     for (int64_t w = 0; w < width; ++w) {
       const int cols = pad2d_readers(w, width, padLeft, padRight, outW, mode, colFrom, colTo);
-      float sum = 0.0f;
-      for (int a = 0; a < rows; ++a)
-        for (int64_t oh = rowFrom[a]; oh < rowTo[a]; ++oh)
-          for (int b = 0; b < cols; ++b)
-            for (int64_t ow = colFrom[b]; ow < colTo[b]; ++ow) sum += dyp[oh * outW + ow];
-      row[w] = sum;
+      row[w] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
     }
   }
 #endif
