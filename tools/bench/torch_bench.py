@@ -36,6 +36,9 @@ def build(op, a, dev):
     if op == "do_conv2d":
         import torch_bench_doconv
         return torch_bench_doconv.build(op, a, dev)
+    if op in ("atrous_conv2d", "atrous_multi_rate"):
+        import torch_bench_atrous
+        return torch_bench_atrous.build(op, a, dev)
     if op in ("blur_pool", "max_blur_pool"):
         import torch_bench_blur
         return torch_bench_blur.build(op, a, dev)
