@@ -7,12 +7,14 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The per-geometry choice between {@link AtrousConv}'s kernel and the standard path: both run once
- * to warm up, then twice each, timed after a synchronize; the faster minimum wins and is cached per
+ * to warm up, then three times each, interleaved and timed after a synchronize; the faster minimum wins and is cached per
  * device and geometry for the life of the process. Thread-safe: a geometry is measured once, other
  * threads asking for it meanwhile wait for that result.
  */
 final class AtrousChoice {
   private static final ConcurrentHashMap<Key, Boolean> CACHE = new ConcurrentHashMap<>();
+  /** Timed rounds, interleaved so a burst of load elsewhere hits both sides; each side's minimum counts. */
+  private static final int ROUNDS = 3;
   private static volatile AtrousConv.Path forced = fromProperty();
 
   private record Key(Device device, Object geometry) {}
@@ -54,7 +56,7 @@ final class AtrousChoice {
     standard.run();
     long a = Long.MAX_VALUE;
     long s = Long.MAX_VALUE;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < ROUNDS; i++) {
       a = Math.min(a, time(d, atrous));
       s = Math.min(s, time(d, standard));
     }
