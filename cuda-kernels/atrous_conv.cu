@@ -17,6 +17,23 @@ PK_KERNEL void atrous_unpack_tap(int64_t n, const float* src, float* dw, int tap
   PK_FOR(i, n) { dw[i * taps + tap] = src[i]; }
 }
 
+// Every tap at once (one launch, one parallel region): weights [per, taps] as [taps, per]; n = per*taps.
+PK_KERNEL void atrous_pack_taps(int64_t n, const float* w, float* dst, int taps) {
+  const int64_t per = n / taps;
+  PK_FOR(i, n) {
+    const int64_t t = i / per;
+    dst[i] = w[(i - t * per) * taps + t];
+  }
+}
+
+// The adjoint of atrous_pack_taps: dw [per, taps] from src [taps, per]; n = per*taps.
+PK_KERNEL void atrous_unpack_taps(int64_t n, const float* src, float* dw, int taps) {
+  PK_FOR(i, n) {
+    const int64_t t = i % taps;
+    dw[i] = src[t * (n / taps) + i / taps];
+  }
+}
+
 // Rectangle of an image batch: image b, channel c, row r < rh, column q < rw is the sample
 // (h0 + r*sh, w0 + q*sw) of plane [height, width] at src + b*imageStride + c*height*width.
 // dst is dense [channels, batch, rh, rw]. n = channels*batch*rh rows; every sample is inside.

@@ -147,9 +147,7 @@ public final class AtrousConv {
     int taps = weight.dim(2) * weight.dim(3);
     int per = weight.dim(0) * weight.dim(1);
     Tensor p = Tensor.empty(weight.device(), taps, per);
-    for (int t = 0; t < taps; t++) {
-      weight.driver().launch(AtrousTaps.PACK, per, weight.address(), p.address() + 4L * t * per, taps, t);
-    }
+    weight.driver().launch(AtrousTaps.PACK_ALL, (long) taps * per, weight.address(), p.address(), taps);
     return p;
   }
 
@@ -201,7 +199,7 @@ public final class AtrousConv {
       long[] grads = new long[taps];
       for (int t = 0; t < taps; t++) grads[t] = list.get(t).w();
       AtrousTaps.backwardWeight(d, taps(g), list, grads, x.address(), gy.address());
-      for (int t = 0; t < taps; t++) d.launch(AtrousTaps.UNPACK, per, grads[t], dw.address(), taps, t);
+      d.launch(AtrousTaps.UNPACK_ALL, (long) taps * per, packed.address(), dw.address(), taps);
     }
     return dw;
   }

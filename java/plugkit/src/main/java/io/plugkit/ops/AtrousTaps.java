@@ -19,6 +19,8 @@ import java.util.List;
 final class AtrousTaps {
   static final Kernel PACK = Kernel.of("atrous_pack_tap", PTR, PTR, I32, I32);
   static final Kernel UNPACK = Kernel.of("atrous_unpack_tap", PTR, PTR, I32, I32);
+  static final Kernel PACK_ALL = Kernel.of("atrous_pack_taps", PTR, PTR, I32);
+  static final Kernel UNPACK_ALL = Kernel.of("atrous_unpack_taps", PTR, PTR, I32);
   static final Kernel GATHER =
       Kernel.of("atrous_gather", PTR, PTR, I64, I32, I32, I32, I32, I32, I32, I32, I32, I32);
   static final Kernel SCATTER_ADD =
