@@ -4,10 +4,19 @@ import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Scope;
 import io.plugkit.Tensor;
+import io.plugkit.cpu.CpuDriver;
+import io.plugkit.cpu.ThreadLimit;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.IntConsumer;
 
 /**
  * The engine of {@link AtrousConv}: a convolution as a list of taps, each one GEMM over the output
@@ -29,7 +38,86 @@ final class AtrousTaps {
   /** Floats per scratch buffer a chunk of images may take (two buffers): 16 MiB each. */
   private static final long CHUNK_FLOATS = 4L << 20;
 
+  /** Channels per part at least: thinner GEMMs lose more to re-packing the shared operand than they gain. */
+  private static final int MIN_PART_CHANNELS = 64;
+  private static final ExecutorService POOL = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "plugkit-atrous");
+    t.setDaemon(true);
+    return t;
+  });
+
   private AtrousTaps() {}
+
+  // ---- CPU: parts on Java threads --------------------------------------------------------------
+  // One call runs ~30 small kernels and GEMMs; on the CPU each would be an OpenMP parallel region
+  // with its barrier, and on a loaded machine a barrier waits for a descheduled team thread (a
+  // 1x256x33x33 rate-12 forward measured 12 ms on one thread and 400 ms on a team of two). So the
+  // work is cut by channels into parts, each run start to end on its own Java thread with its
+  // share of the team: one join per call instead of a barrier per step.
+
+  /** The parts to cut `channels` into for the calling thread's team (1 on CUDA). */
+  private static int parts(Driver d, int channels, int groups) {
+    if (d.device().isCuda() || groups != 1) return 1;
+    int team = CpuDriver.instance().threads();
+    return Math.max(1, Math.min(team, channels / MIN_PART_CHANNELS));
+  }
+
+  /** [lo, hi) of part p of count cut into parts pieces (multiples of 16 where it can). */
+  private static int[] cut(int count, int parts, int p) {
+    int step = (count + parts - 1) / parts;
+    step = Math.min(count, (step + 15) / 16 * 16);
+    int lo = Math.min(count, p * step);
+    int hi = p == parts - 1 ? count : Math.min(count, lo + step);
+    return new int[] {lo, hi};
+  }
+
+  /** body(p) for every part; on the CPU on Java threads, each with team/parts threads of its own. */
+  private static void split(Driver d, int parts, IntConsumer body) {
+    if (parts == 1) {
+      body.accept(0);
+      return;
+    }
+    int each = Math.max(1, CpuDriver.instance().threads() / parts);
+    List<Future<?>> futures = new ArrayList<>();
+    for (int p = 1; p < parts; p++) {
+      int part = p;
+      futures.add(POOL.submit(() -> {
+        try (Scope s = Scope.open(); ThreadLimit l = CpuDriver.limitThreads(each)) {
+          body.accept(part);
+        }
+      }));
+    }
+    Throwable failure = null;
+    try (ThreadLimit l = CpuDriver.limitThreads(each)) {
+      body.accept(0);
+    } catch (RuntimeException | Error e) {
+      failure = e;
+    }
+    for (Future<?> f : futures) {
+      try {
+        f.get();
+      } catch (ExecutionException e) {
+        if (failure == null) failure = e.getCause();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        if (failure == null) failure = e;
+      }
+    }
+    if (failure instanceof RuntimeException r) throw r;
+    if (failure instanceof Error e) throw e;
+    if (failure != null) throw new IllegalStateException("atrous: a part failed", failure);
+  }
+
+  /** The taps restricted to output channels [lo, hi) (groups 1), with their weight rows. */
+  private static List<Tap> rows(List<Tap> taps, int cg, int lo, int hi) {
+    List<Tap> out = new ArrayList<>();
+    for (Tap t : taps) {
+      int s = Math.max(lo, t.outOffset());
+      int e = Math.min(hi, t.outOffset() + t.rows());
+      if (s < e) out.add(new Tap(t.w() + 4L * (s - t.outOffset()) * cg, e - s, s, t.offH(), t.offW()));
+    }
+    return out;
+  }
 
   /**
    * Shared geometry: x [n, cin, h, w] convolved into y [n, outChannels, outH, outW] with the stride,
@@ -90,11 +178,11 @@ final class AtrousTaps {
   }
 
   /** Images per chunk so a [channels, images, outH*outW] scratch fits {@link #CHUNK_FLOATS}. */
-  private static int chunk(Geometry g, List<Tap> taps) {
+  private static int chunk(Geometry g, List<Tap> taps, int parts) {
     long ch = g.cg();
     for (Tap t : taps) ch = Math.max(ch, t.rows() / g.groups());
     long per = ch * Math.max(g.outPlane(), 1);
-    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / Math.max(per, 1)));
+    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
   }
 
   /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
@@ -102,7 +190,15 @@ final class AtrousTaps {
 
   /** y (zeroed by the caller) += every tap's product. x [n, cin, h, w], y [n, outChannels, outH, outW]. */
   static void forward(Driver d, Geometry g, List<Tap> taps, long x, long y) {
-    int nb = chunk(g, taps);
+    int parts = parts(d, g.outChannels(), g.groups());
+    split(d, parts, p -> {
+      int[] r = cut(g.outChannels(), parts, p);
+      forwardPart(d, g, rows(taps, g.cg(), r[0], r[1]), x, y, parts);
+    });
+  }
+
+  private static void forwardPart(Driver d, Geometry g, List<Tap> taps, long x, long y, int parts) {
+    int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
       for (int b0 = 0; b0 < g.n(); b0 += nb) {
@@ -132,8 +228,23 @@ final class AtrousTaps {
 
   /** dx (zeroed by the caller) += every tap's transposed product with gy. */
   static void backwardData(Driver d, Geometry g, List<Tap> taps, long gy, long dx) {
-    int nb = chunk(g, taps);
+    int parts = parts(d, g.cin(), g.groups());
+    split(d, parts, p -> {
+      int[] r = cut(g.cg(), parts, p);  // channels within each group (groups > 1: one part, all of them)
+      backwardDataPart(d, g, taps, gy, dx, r[0], r[1], parts);
+    });
+  }
+
+  /** Input channels [c0, c1) of each group's dx (all of them: 0, cg). */
+  private static void backwardDataPart(Driver d, Geometry g, List<Tap> taps, long gy, long dx, int c0, int c1,
+      int parts) {
+    int nb = chunk(g, taps, parts);
     int cg = g.cg();
+    if (c0 < 0 || c1 > cg || c0 > c1) { // a wrong range here writes out of bounds natively
+      throw new IllegalStateException("atrous: input channels [" + c0 + ", " + c1 + ") outside a group's " + cg);
+    }
+    int cm = c1 - c0;
+    if (cm == 0) return;
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
       for (int b0 = 0; b0 < g.n(); b0 += nb) {
         int cnt = Math.min(nb, g.n() - b0);
@@ -142,16 +253,16 @@ final class AtrousTaps {
           if (r.empty()) continue;
           int og = t.rows() / g.groups();
           for (int gi = 0; gi < g.groups(); gi++) {
-            long a = t.w() + 4L * gi * og * cg;
+            long a = t.w() + 4L * gi * og * cg + 4L * c0;
             long gyBase = gy + 4L * ((long) b0 * g.outChannels() + t.outOffset() + (long) gi * og) * g.outPlane();
-            long dxBase = dx + 4L * ((long) b0 * g.cin() + (long) gi * cg) * g.inPlane();
+            long dxBase = dx + 4L * ((long) b0 * g.cin() + (long) gi * cg + c0) * g.inPlane();
             Operand bIn = output(d, g, r, gyBase, og, cnt, col.address());
             boolean cFlat = r.inputFlat(g);
             Operand c = cFlat ? new Operand(dxBase + 4L * r.h0() * g.w(), (int) g.inPlane(), (long) g.cin() * g.inPlane(), false)
                 : new Operand(tmp.address(), cnt * r.area(), r.area(), true);
-            gemm(d, true, cg, og, r.area(), cnt, a, cg, bIn, c, cFlat ? 1f : 0f);
+            gemm(d, true, cm, og, r.area(), cnt, a, cg, bIn, c, cFlat ? 1f : 0f);
             if (!cFlat) {
-              d.launch(SCATTER_ADD, (long) cg * cnt * r.rh(), tmp.address(), dxBase, (long) g.cin() * g.inPlane(), cnt,
+              d.launch(SCATTER_ADD, (long) cm * cnt * r.rh(), tmp.address(), dxBase, (long) g.cin() * g.inPlane(), cnt,
                   g.h(), g.w(), r.rh(), r.rw(), r.h0(), r.w0(), g.strideH(), g.strideW());
             }
           }
@@ -165,7 +276,25 @@ final class AtrousTaps {
    * the batch.
    */
   static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
-    int nb = chunk(g, taps);
+    int parts = parts(d, g.outChannels(), g.groups());
+    split(d, parts, p -> {
+      int[] r = cut(g.outChannels(), parts, p);
+      // The gradient taps move with the weight taps: a Tap whose w is the gradient's address.
+      List<Tap> gradTaps = new ArrayList<>();
+      for (int i = 0; i < taps.size(); i++) {
+        Tap t = taps.get(i);
+        gradTaps.add(new Tap(grads[i], t.rows(), t.outOffset(), t.offH(), t.offW()));
+      }
+      List<Tap> part = rows(gradTaps, g.cg(), r[0], r[1]);
+      long[] dst = new long[part.size()];
+      for (int i = 0; i < dst.length; i++) dst[i] = part.get(i).w();
+      backwardWeightPart(d, g, part, dst, x, gy, parts);
+    });
+  }
+
+  private static void backwardWeightPart(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy,
+      int parts) {
+    int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
       for (int b0 = 0; b0 < g.n(); b0 += nb) {

@@ -225,6 +225,66 @@ class AtrousConvTest {
     });
   }
 
+  /**
+   * Wide layers, cut by channels into parts on Java threads on the CPU (at least 64 channels a
+   * part, so 130 and 131 make two uneven parts at a team of 4): single conv and multiRate, every
+   * gradient, against the reference.
+   */
+  @Test
+  void channelPartsOnTheCpuMatchReference() {
+    Device cpu = Device.cpu();
+    int before = io.plugkit.cpu.CpuDriver.instance().threads();
+    io.plugkit.cpu.CpuDriver.instance().setThreads(4);
+    try {
+      on(Path.ATROUS, () -> {
+        try (Scope s = Scope.open()) {
+          int[] xs = {2, 130, 9, 8};
+          int[] ws = {131, 130, 3, 3};
+          Tensor x = Tensor.uniform(cpu, 51, -1, 1, xs).requiresGrad(true);
+          Tensor w = Tensor.uniform(cpu, 52, -1, 1, ws).requiresGrad(true);
+          Tensor b = Tensor.uniform(cpu, 53, -1, 1, 131).requiresGrad(true);
+          AtrousReference r = new AtrousReference(xs, ws, 1, 1, 3, 3, 3, 3, 1);
+          Tensor y = AtrousConv.conv2d(x, w, b, 3);
+          assertClose(r.forward(x.toArray(), w.toArray(), b.toArray()), y.toArray(), ATOL, RTOL, "y");
+          Tensor gout = Tensor.uniform(cpu, 54, -1, 1, y.dims());
+          y.backward(gout);
+          float[] g = gout.toArray();
+          assertClose(r.inputGrad(g, w.toArray()), x.grad().toArray(), ATOL, RTOL, "dx");
+          assertClose(r.weightGrad(x.toArray(), g), w.grad().toArray(), ATOL, RTOL, "dweight");
+          assertClose(r.biasGrad(g), b.grad().toArray(), ATOL, RTOL, "dbias");
+
+          // multiRate: the stacked centre tap (130 rows) is cut across the two branches.
+          int[] xs2 = {1, 64, 7, 9};
+          int[][] bw = {{70, 64, 3, 3}, {60, 64, 3, 3}};
+          int[] rates = {2, 5};
+          Tensor x2 = Tensor.uniform(cpu, 55, -1, 1, xs2).requiresGrad(true);
+          Tensor[] w2 = {Tensor.uniform(cpu, 56, -1, 1, bw[0]).requiresGrad(true),
+              Tensor.uniform(cpu, 57, -1, 1, bw[1]).requiresGrad(true)};
+          Tensor m = AtrousConv.multiRate(x2, w2, null, rates);
+          Tensor gm = Tensor.uniform(cpu, 58, -1, 1, m.dims());
+          m.backward(gm);
+          float[] mv = m.toArray();
+          float[] gv = gm.toArray();
+          double[] dx = new double[(int) x2.numel()];
+          int plane = 7 * 9;
+          for (int i = 0; i < 2; i++) {
+            AtrousReference ri = new AtrousReference(xs2, bw[i], 1, 1, rates[i], rates[i], rates[i], rates[i], 1);
+            int off = i == 0 ? 0 : 70;
+            float[] yi = Arrays.copyOfRange(mv, off * plane, (off + bw[i][0]) * plane);
+            float[] gi = Arrays.copyOfRange(gv, off * plane, (off + bw[i][0]) * plane);
+            assertClose(ri.forward(x2.toArray(), w2[i].toArray(), null), yi, ATOL, RTOL, "multi y" + i);
+            assertClose(ri.weightGrad(x2.toArray(), gi), w2[i].grad().toArray(), ATOL, RTOL, "multi dweight" + i);
+            double[] dxi = ri.inputGrad(gi, w2[i].toArray());
+            for (int k = 0; k < dx.length; k++) dx[k] += dxi[k];
+          }
+          assertClose(dx, x2.grad().toArray(), ATOL, RTOL, "multi dx");
+        }
+      });
+    } finally {
+      io.plugkit.cpu.CpuDriver.instance().setThreads(before);
+    }
+  }
+
   @ParameterizedTest(name = "on {0} {1}")
   @MethodSource("devicesAndPaths")
   void emptyBatchGivesEmptyOutputAndZeroGrads(Device device, Path path) {
