@@ -219,6 +219,7 @@ class AsppRfbTest {
       assertRejects("atrousRates", () -> new Aspp(4, new int[] {-3}, 8, d));
       assertRejects("inChannels", () -> new Aspp(0, new int[] {1}, 8, d));
       assertRejects("outChannels", () -> new Aspp(4, new int[] {1}, 0, d));
+      assertRejects("outChannels", () -> new Aspp(4, new int[] {1, 2}, 1 << 29, d));
       Aspp aspp = new Aspp(4, new int[] {1}, 2, d);
       assertRejects("x", () -> aspp.forward(Tensor.zeros(d, 1, 5, 6, 6)));
       assertRejects("x", () -> aspp.forward(Tensor.zeros(d, 4, 6, 6)));
