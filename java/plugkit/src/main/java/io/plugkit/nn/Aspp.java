@@ -45,7 +45,7 @@ public final class Aspp extends Module {
       if (r <= 0) throw new IllegalArgumentException("atrousRates: expected rates > 0 but got " + Arrays.toString(atrousRates));
     }
     if ((long) (atrousRates.length + 2) * outChannels > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("outChannels, atrousRates: expected (rates + 2) * outChannels concatenated channels"
+      throw new IllegalArgumentException("outChannels: expected (rates + 2) * outChannels concatenated channels"
           + " <= 2^31-1 but got (" + atrousRates.length + " + 2) * " + outChannels);
     }
     this.inChannels = inChannels;
