@@ -49,6 +49,7 @@ public final class Benchmark {
     all.addAll(DoConvCases.all());
     all.addAll(BlurPoolCases.all());
     all.addAll(AtrousCases.all());
+    all.addAll(AsppCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
