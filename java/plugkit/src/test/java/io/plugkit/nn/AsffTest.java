@@ -41,7 +41,7 @@ class AsffTest {
     return asff;
   }
 
-  /** Every level in train and eval mode: output, vis outputs, input and parameter gradients. */
+  /** Every level in train and eval mode: output, vis outputs, running statistics, input and parameter gradients. */
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void matchesPyTorch(Device d) {
     TestDevices.assumeUsable(d);
@@ -58,6 +58,11 @@ class AsffTest {
         assertClose(fx.get("out.y").toFloats(), out.out().toArray(), ATOL, RTOL, name + " y");
         assertClose(fx.get("out.weights").toFloats(), out.weights().toArray(), ATOL, RTOL, name + " weights");
         assertClose(fx.get("out.fused_sum").toFloats(), out.fusedSum().toArray(), ATOL, RTOL, name + " fused sum");
+        for (var e : asff.namedBuffers().entrySet()) {
+          if (e.getKey().endsWith("running_mean") || e.getKey().endsWith("running_var")) {
+            assertClose(fx.get("state." + e.getKey()).toFloats(), e.getValue().toArray(), ATOL, RTOL, name + " " + e.getKey());
+          }
+        }
         out.out().backward(fx.tensor("in.gout", d));
         for (int k = 0; k < 3; k++) {
           assertClose(fx.get("grad.x" + k).toFloats(), x[k].grad().toArray(), GRAD_ATOL, GRAD_RTOL, name + " grad x" + k);
