@@ -82,6 +82,19 @@ class LeakyReluTest {
     }
   }
 
+  /** nn.LeakyReLU: PyTorch's default slope 0.01, no state, the op's values. */
+  @Test
+  void moduleAppliesTheOp() {
+    try (Scope s = Scope.open()) {
+      io.plugkit.nn.LeakyReLU dflt = new io.plugkit.nn.LeakyReLU();
+      assertEquals(0.01f, dflt.negativeSlope());
+      assertEquals(0, dflt.stateDict().size());
+      Tensor x = Tensor.of(Device.cpu(), new float[] {-2f, 0f, 3f, -0.5f}, 4);
+      assertBits(new float[] {-2f * 0.25f, 0f, 3f, -0.5f * 0.25f}, new io.plugkit.nn.LeakyReLU(0.25f).forward(x).toArray(), "module");
+      assertBits(new float[] {-2f * 0.01f, 0f, 3f, -0.5f * 0.01f}, dflt.forward(x).toArray(), "default module");
+    }
+  }
+
   @Test
   void rejectsBadInput() {
     try (Scope s = Scope.open()) {
