@@ -1,27 +1,64 @@
 // ASFF's fusion (Liu et al. 2019, "Learning Spatial Fusion for Single-Shot Object Detection"): the
 // softmax over the three weight logits of every pixel and the weighted sum of the three resized
-// levels, in one pass, forward and backward. The softmax map is never stored: the backward
-// recomputes it from the logits (three exps per pixel).
+// levels, one kernel forward, a main and a small finishing pass backward. The softmax map is never
+// stored: the backward recomputes it from the logits (three exps per pixel).
 //   logits [N, 3, H, W] (weight_levels' output), f0, f1, f2, y [N, C, H, W]; planeSize = H * W.
 //   w = softmax(logits[n, :, p]) = exp(l - m) / sum exp(l - m), m the max of the three
 //   y[n, c, p] = w0 f0 + w1 f1 + w2 f2            (PyTorch's order of the sum)
 // Backward, with g_k = sum_c dy f_k (the gradient of w_k) and dot = sum_k w_k g_k:
 //   df_k = w_k dy,   dlogit_k = w_k (g_k - dot)    (softmax_backward_data)
+// The backward runs in two passes: asff_fuse_backward writes df_k and the sums g_k over chunks of
+// `chunk` channels into partial [N, chunks, 3, planeSize] (chunks = ceil(C / chunk)), so the work
+// spreads over C / chunk times more threads than one per pixel; asff_fuse_backward_logits adds
+// the chunks up in order and writes dlogits. No atomics: the same bits every run.
 // NaN: a NaN logit makes its pixel's weights NaN (through exp and the sum), as PyTorch's softmax;
 // three -inf logits give NaN (exp(-inf - -inf)), as PyTorch's.
 #include "plugkit/host_exp.cuh"
 #include "plugkit/portable.cuh"
 
 #if PK_GPU
+#define asff_exp expf
+#else
+#define asff_exp pk_host_exp
+#endif
+
+// softmax of one pixel's three logits, PyTorch's way: exp(l - max) / sum.
 PK_INLINE void asff_softmax3(float l0, float l1, float l2, float* w0, float* w1, float* w2) {
   float m = l0 > l1 ? l0 : l1;
   m = m > l2 ? m : l2;
-  const float e0 = expf(l0 - m), e1 = expf(l1 - m), e2 = expf(l2 - m);
+  const float e0 = asff_exp(l0 - m), e1 = asff_exp(l1 - m), e2 = asff_exp(l2 - m);
   const float s = e0 + e1 + e2;
   *w0 = e0 / s;
   *w1 = e1 / s;
   *w2 = e2 / s;
 }
+
+// Backward, pass 2: n = N * planeSize items, one per pixel: g_k summed over the chunks in chunk
+// order, then dlogit_k = w_k (g_k - dot). Both targets.
+PK_KERNEL void asff_fuse_backward_logits(int64_t n, const float* __restrict__ logits,
+                                         const float* __restrict__ partial, float* __restrict__ dlogits, int chunks,
+                                         int64_t planeSize) {
+  PK_FOR(i, n) {
+    const int64_t b = i / planeSize;
+    const int64_t p = i - b * planeSize;
+    const int64_t lo = b * 3 * planeSize + p;
+    float w0, w1, w2;
+    asff_softmax3(logits[lo], logits[lo + planeSize], logits[lo + 2 * planeSize], &w0, &w1, &w2);
+    float g0 = 0.0f, g1 = 0.0f, g2 = 0.0f;
+    const float* g = partial + b * chunks * 3 * planeSize + p;
+    for (int k = 0; k < chunks; ++k, g += 3 * planeSize) {
+      g0 += g[0];
+      g1 += g[planeSize];
+      g2 += g[2 * planeSize];
+    }
+    const float dot = w0 * g0 + w1 * g1 + w2 * g2;
+    dlogits[lo] = w0 * (g0 - dot);
+    dlogits[lo + planeSize] = w1 * (g1 - dot);
+    dlogits[lo + 2 * planeSize] = w2 * (g2 - dot);
+  }
+}
+
+#if PK_GPU
 
 // Forward: n = N * C * planeSize items, one per output value (neighbouring threads, neighbouring
 // pixels: coalesced); the C threads of a pixel read the same three logits, which stay in cache.
@@ -38,21 +75,25 @@ PK_KERNEL void asff_fuse_forward(int64_t n, const float* __restrict__ logits, co
   }
 }
 
-// Backward: n = N * planeSize items, one per pixel, each walking the channels (coalesced per
-// channel step): it writes df_k and sums g_k, then writes the pixel's three logit gradients. No
-// atomics; every output is written once.
+// Backward, pass 1: n = N * chunks * planeSize items, one per (image, chunk, pixel), pixel fastest
+// (coalesced per channel step): df_k of the chunk's channels and their share of g_k.
 PK_KERNEL void asff_fuse_backward(int64_t n, const float* __restrict__ logits, const float* __restrict__ f0,
                                   const float* __restrict__ f1, const float* __restrict__ f2,
-                                  const float* __restrict__ dy, float* __restrict__ dlogits, float* __restrict__ df0,
-                                  float* __restrict__ df1, float* __restrict__ df2, int channels, int64_t planeSize) {
+                                  const float* __restrict__ dy, float* __restrict__ partial, float* __restrict__ df0,
+                                  float* __restrict__ df1, float* __restrict__ df2, int channels, int chunk,
+                                  int64_t planeSize) {
+  const int chunks = (channels + chunk - 1) / chunk;
   PK_FOR(i, n) {
-    const int64_t b = i / planeSize;
-    const int64_t p = i - b * planeSize;
+    const int64_t row = i / planeSize;  // b * chunks + the chunk
+    const int64_t p = i - row * planeSize;
+    const int64_t b = row / chunks;
     const int64_t lo = b * 3 * planeSize + p;
     float w0, w1, w2;
     asff_softmax3(logits[lo], logits[lo + planeSize], logits[lo + 2 * planeSize], &w0, &w1, &w2);
+    const int c0 = (int)(row - b * chunks) * chunk;
+    const int c1 = c0 + chunk < channels ? c0 + chunk : channels;
     float g0 = 0.0f, g1 = 0.0f, g2 = 0.0f;
-    for (int c = 0; c < channels; ++c) {
+    for (int c = c0; c < c1; ++c) {
       const int64_t j = (b * channels + c) * planeSize + p;
       const float d = dy[j];
       g0 += d * f0[j];
@@ -62,10 +103,10 @@ PK_KERNEL void asff_fuse_backward(int64_t n, const float* __restrict__ logits, c
       df1[j] = d * w1;
       df2[j] = d * w2;
     }
-    const float dot = w0 * g0 + w1 * g1 + w2 * g2;
-    dlogits[lo] = w0 * (g0 - dot);
-    dlogits[lo + planeSize] = w1 * (g1 - dot);
-    dlogits[lo + 2 * planeSize] = w2 * (g2 - dot);
+    float* g = partial + row * 3 * planeSize + p;
+    g[0] = g0;
+    g[planeSize] = g1;
+    g[2 * planeSize] = g2;
   }
 }
 #else
@@ -78,16 +119,7 @@ PK_KERNEL void asff_fuse_backward(int64_t n, const float* __restrict__ logits, c
 
 PK_INLINE void asff_tile_weights(const float* __restrict__ l, int64_t planeSize, int len, float* __restrict__ w0,
                                  float* __restrict__ w1, float* __restrict__ w2) {
-  for (int k = 0; k < len; ++k) {
-    const float l0 = l[k], l1 = l[planeSize + k], l2 = l[2 * planeSize + k];
-    float m = l0 > l1 ? l0 : l1;
-    m = m > l2 ? m : l2;
-    const float e0 = pk_host_exp(l0 - m), e1 = pk_host_exp(l1 - m), e2 = pk_host_exp(l2 - m);
-    const float s = e0 + e1 + e2;
-    w0[k] = e0 / s;
-    w1[k] = e1 / s;
-    w2[k] = e2 / s;
-  }
+  for (int k = 0; k < len; ++k) asff_softmax3(l[k], l[planeSize + k], l[2 * planeSize + k], w0 + k, w1 + k, w2 + k);
 }
 
 // n = N * C * planeSize (the GPU's item count).
@@ -119,24 +151,32 @@ PK_KERNEL void asff_fuse_forward(int64_t n, const float* __restrict__ logits, co
   }
 }
 
-// n = N * planeSize (the GPU's item count): one tile walks all the channels, summing g_k per pixel.
+// n = N * chunks * planeSize (the GPU's item count); items here are (image, pixel tile, chunk).
 PK_KERNEL void asff_fuse_backward(int64_t n, const float* __restrict__ logits, const float* __restrict__ f0,
                                   const float* __restrict__ f1, const float* __restrict__ f2,
-                                  const float* __restrict__ dy, float* __restrict__ dlogits, float* __restrict__ df0,
-                                  float* __restrict__ df1, float* __restrict__ df2, int channels, int64_t planeSize) {
-  const int64_t images = n / planeSize;
+                                  const float* __restrict__ dy, float* __restrict__ partial, float* __restrict__ df0,
+                                  float* __restrict__ df1, float* __restrict__ df2, int channels, int chunk,
+                                  int64_t planeSize) {
+  const int64_t chunks = (channels + chunk - 1) / chunk;
+  const int64_t images = n / (chunks * planeSize);
   const int64_t tiles = (planeSize + ASFF_TILE - 1) / ASFF_TILE;
-  #pragma omp parallel for schedule(static) if (images * tiles > 1 && n * channels > PK_PAR_MIN)
-  for (int64_t t = 0; t < images * tiles; ++t) {
-    const int64_t b = t / tiles;
-    const int64_t p0 = (t - b * tiles) * ASFF_TILE;
+  const int64_t items = images * tiles * chunks;
+  #pragma omp parallel for schedule(static) if (items > 1 && images * planeSize * channels > PK_PAR_MIN)
+  for (int64_t t = 0; t < items; ++t) {
+    const int64_t b = t / (tiles * chunks);
+    const int64_t r = t - b * tiles * chunks;
+    const int64_t p0 = (r / chunks) * ASFF_TILE;
+    const int64_t row = b * chunks + r % chunks;
+    const int c0 = (int)(r % chunks) * chunk;
+    const int c1 = c0 + chunk < channels ? c0 + chunk : channels;
     const int len = (int)(planeSize - p0 < ASFF_TILE ? planeSize - p0 : ASFF_TILE);
     float w0[ASFF_TILE], w1[ASFF_TILE], w2[ASFF_TILE];
-    float g0[ASFF_TILE], g1[ASFF_TILE], g2[ASFF_TILE];
-    const int64_t lo = b * 3 * planeSize + p0;
-    asff_tile_weights(logits + lo, planeSize, len, w0, w1, w2);
+    float* __restrict__ g0 = partial + row * 3 * planeSize + p0;
+    float* __restrict__ g1 = g0 + planeSize;
+    float* __restrict__ g2 = g1 + planeSize;
+    asff_tile_weights(logits + b * 3 * planeSize + p0, planeSize, len, w0, w1, w2);
     for (int k = 0; k < len; ++k) { g0[k] = 0.0f; g1[k] = 0.0f; g2[k] = 0.0f; }
-    for (int c = 0; c < channels; ++c) {
+    for (int c = c0; c < c1; ++c) {
       const int64_t o = (b * channels + c) * planeSize + p0;
       const float* __restrict__ d = dy + o;
       const float* __restrict__ a0 = f0 + o;
@@ -153,12 +193,6 @@ PK_KERNEL void asff_fuse_backward(int64_t n, const float* __restrict__ logits, c
         e1[k] = d[k] * w1[k];
         e2[k] = d[k] * w2[k];
       }
-    }
-    for (int k = 0; k < len; ++k) {
-      const float dot = w0[k] * g0[k] + w1[k] * g1[k] + w2[k] * g2[k];
-      dlogits[lo + k] = w0[k] * (g0[k] - dot);
-      dlogits[lo + planeSize + k] = w1[k] * (g1[k] - dot);
-      dlogits[lo + 2 * planeSize + k] = w2[k] * (g2[k] - dot);
     }
   }
 }

@@ -4,6 +4,7 @@ import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Shape;
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
 import io.plugkit.driver.Kernel;
@@ -22,7 +23,15 @@ import io.plugkit.driver.Kernel;
 public final class FeatureFusion {
   static final Kernel ASFF_FUSE_FORWARD = Kernel.of("asff_fuse_forward", PTR, PTR, PTR, PTR, PTR, I32, I64);
   static final Kernel ASFF_FUSE_BACKWARD =
-      Kernel.of("asff_fuse_backward", PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I64);
+      Kernel.of("asff_fuse_backward", PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I64);
+  static final Kernel ASFF_FUSE_BACKWARD_LOGITS = Kernel.of("asff_fuse_backward_logits", PTR, PTR, PTR, I32, I64);
+
+  /**
+   * Channels per item of the backward's main pass: the logit gradients' channel sums are split in
+   * chunks of this many (partial sums [N, chunks, 3, H, W], then added up in order), so the pass has
+   * C / CHUNK times more items than pixels (GPU threads; host work items).
+   */
+  static final int CHUNK = 32;
 
   private FeatureFusion() {}
 
@@ -51,13 +60,19 @@ public final class FeatureFusion {
     f0.driver().launch(ASFF_FUSE_FORWARD, y.numel(), logits.address(), f0.address(), f1.address(), f2.address(),
         y.address(), channels, planeSize);
     return Autograd.record("asff_fuse", y, dy -> {
+      int chunks = (channels + CHUNK - 1) / CHUNK;
       Tensor dLogits = Tensor.emptyLike(logits);
       Tensor d0 = Tensor.emptyLike(f0);
       Tensor d1 = Tensor.emptyLike(f0);
       Tensor d2 = Tensor.emptyLike(f0);
-      f0.driver().launch(ASFF_FUSE_BACKWARD, (long) f0.dim(0) * planeSize, logits.address(), f0.address(),
-          f1.address(), f2.address(), dy.address(), dLogits.address(), d0.address(), d1.address(), d2.address(),
-          channels, planeSize);
+      Tensor partial = Tensor.emptyLike(logits, Shape.of(f0.dim(0), chunks, 3, f0.dim(2), f0.dim(3)));
+      long pixels = (long) f0.dim(0) * planeSize;
+      f0.driver().launch(ASFF_FUSE_BACKWARD, pixels * chunks, logits.address(), f0.address(), f1.address(),
+          f2.address(), dy.address(), partial.address(), d0.address(), d1.address(), d2.address(), channels, CHUNK,
+          planeSize);
+      f0.driver().launch(ASFF_FUSE_BACKWARD_LOGITS, pixels, logits.address(), partial.address(), dLogits.address(),
+          chunks, planeSize);
+      partial.close();
       return new Tensor[] {dLogits, d0, d1, d2};
     }, logits, f0, f1, f2);
   }
