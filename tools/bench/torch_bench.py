@@ -45,6 +45,9 @@ def build(op, a, dev):
     if op == "aspp":
         import torch_bench_aspp
         return torch_bench_aspp.build(op, a, dev)
+    if op in ("asff_fuse", "asff"):
+        import torch_bench_asff
+        return torch_bench_asff.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

@@ -50,6 +50,7 @@ public final class Benchmark {
     all.addAll(BlurPoolCases.all());
     all.addAll(AtrousCases.all());
     all.addAll(AsppCases.all());
+    all.addAll(AsffCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
