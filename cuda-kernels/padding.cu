@@ -41,6 +41,25 @@ PK_INLINE int64_t pad2d_source(int64_t j, int size, int padLo, int padHi, int mo
   return c;
 }
 
+// The run of outputs [*from, *to) along one dim that read the input in order: output j reads
+// j + *shift there (pad2d_source's value, found without it), so a row copies it in one go.
+PK_INLINE void pad2d_straight_run(int size, int padLo, int padHi, int out, int mode, int64_t* from, int64_t* to,
+                                  int64_t* shift) {
+  const int64_t start = padLo > 0 ? padLo : 0;
+  int64_t len = size;
+  *shift = -(int64_t)padLo;
+  if (mode == PAD2D_CIRCULAR) {  // the crop, unwrapped, after the positive low pad
+    const int64_t lo = padLo < 0 ? -(int64_t)padLo : 0;
+    len = size - lo - (padHi < 0 ? -(int64_t)padHi : 0);
+    *shift = lo - start;
+  } else if (padLo < 0) {
+    len = size + padLo;  // the cropped-off inputs read by no output
+  }
+  int64_t end = start + (len > 0 ? len : 0);
+  *from = start < out ? start : out;
+  *to = end < out ? end : out;
+}
+
 // The outputs that read input index i along one dim, as up to three ascending runs
 // [from[k], to[k]) of output indices within [0, out); returns how many.
 PK_INLINE int pad2d_readers(int64_t i, int size, int padLo, int padHi, int out, int mode, int64_t* from,
@@ -97,6 +116,8 @@ PK_KERNEL void pad2d_forward(int64_t n, const float* __restrict__ x, float* __re
   }
 #else
   // Host: one item per output row; its source row is found once.
+  int64_t runFrom, runTo, runShift;
+  pad2d_straight_run(width, padLeft, padRight, outW, mode, &runFrom, &runTo, &runShift);
   PK_FOR_WORK(r, n / outW, outW) {
     const int64_t oh = r % outH;
     const int64_t plane = r / outH;
@@ -107,7 +128,14 @@ PK_KERNEL void pad2d_forward(int64_t n, const float* __restrict__ x, float* __re
       continue;
     }
     const float* src = x + (plane * height + h) * width;
-    for (int64_t ow = 0; ow < outW; ++ow) {
+    // The straight run is a plain copy (vectorised); only the borders look their source up.
+    for (int64_t ow = 0; ow < runFrom; ++ow) {
+      const int64_t w = pad2d_source(ow, width, padLeft, padRight, mode);
+      row[ow] = w < 0 ? value : src[w];
+    }
+    const float* run = src + runShift;
+    for (int64_t ow = runFrom; ow < runTo; ++ow) row[ow] = run[ow];
+    for (int64_t ow = runTo; ow < outW; ++ow) {
       const int64_t w = pad2d_source(ow, width, padLeft, padRight, mode);
       row[ow] = w < 0 ? value : src[w];
     }
