@@ -19,6 +19,9 @@
 // order, so the sum has PyTorch CPU's order and no atomics are needed; every dx value is
 // written once, padding the crop region with zeros.
 #include "plugkit/portable.cuh"
+#if !PK_GPU
+#include <stdlib.h>
+#endif
 
 #define PAD2D_CONSTANT 0
 #define PAD2D_REFLECT 1
@@ -171,18 +174,37 @@ PK_KERNEL void pad2d_backward(int64_t n, const float* __restrict__ dy, float* __
     dx[i] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
   }
 #else
-  // Host: one item per input row; the row's readers are found once, the columns' per value.
+  // Host: one item per input row; the columns' readers are found once per call, the row's once
+  // per row.
+  int64_t* colRuns = (int64_t*)malloc(sizeof(int64_t) * 6 * width);
+  int* colCount = (int*)malloc(sizeof(int) * width);
+  for (int64_t w = 0; w < width; ++w) {
+    colCount[w] = pad2d_readers(w, width, padLeft, padRight, outW, mode, colRuns + 6 * w, colRuns + 6 * w + 3);
+  }
   PK_FOR_WORK(r, n / width, width) {
     const int64_t h = r % height;
     const int64_t plane = r / height;
-    int64_t rowFrom[3], rowTo[3], colFrom[3], colTo[3];
+    int64_t rowFrom[3], rowTo[3];
     const int rows = pad2d_readers(h, height, padTop, padBottom, outH, mode, rowFrom, rowTo);
     const float* dyp = dy + plane * outH * outW;
     float* row = dx + r * width;
+    if (rows == 1 && rowTo[0] - rowFrom[0] == 1) {
+      // One output row reads this input row (all but replicate's edge rows and reflect's and
+      // circular's mirrored ones): a value read once is 0 + that one value, pad2d_gather's sum.
+      const float* dyr = dyp + rowFrom[0] * outW;
+      for (int64_t w = 0; w < width; ++w) {
+        const int64_t* c = colRuns + 6 * w;
+        row[w] = colCount[w] == 1 && c[3] - c[0] == 1 ? 0.0f + dyr[c[0]]
+                                                     : pad2d_gather(dyp, outW, rows, rowFrom, rowTo, colCount[w], c, c + 3);
+      }
+      continue;
+    }
     for (int64_t w = 0; w < width; ++w) {
-      const int cols = pad2d_readers(w, width, padLeft, padRight, outW, mode, colFrom, colTo);
-      row[w] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
+      const int64_t* c = colRuns + 6 * w;
+      row[w] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, colCount[w], c, c + 3);
     }
   }
+  free(colRuns);
+  free(colCount);
 #endif
 }
