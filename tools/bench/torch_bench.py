@@ -48,6 +48,9 @@ def build(op, a, dev):
     if op in ("asff_fuse", "asff"):
         import torch_bench_asff
         return torch_bench_asff.build(op, a, dev)
+    if op in ("pad2d", "interpolate_modes"):
+        import torch_bench_pad_interp
+        return torch_bench_pad_interp.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

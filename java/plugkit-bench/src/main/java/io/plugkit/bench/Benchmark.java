@@ -51,6 +51,8 @@ public final class Benchmark {
     all.addAll(AtrousCases.all());
     all.addAll(AsppCases.all());
     all.addAll(AsffCases.all());
+    all.addAll(PaddingCases.all());
+    all.addAll(InterpolateCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
