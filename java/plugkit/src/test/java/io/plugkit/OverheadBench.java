@@ -68,6 +68,8 @@ public final class OverheadBench {
         "HostLibrary.launch (boxed args)",
         "CpuDriver.launch (+ arg check)",
         "tensor.driver().launch + 2 pins",
+        "HostLibrary.alloc + free (4 bytes)",
+        "new Storage + release",
         "Tensor.emptyLike + free (Scope/1000)",
         "relu op, Scope per 1000 ops",
         "relu op, Scope per op",
@@ -82,6 +84,8 @@ public final class OverheadBench {
         k -> { for (int i = 0; i < k; i++) HostLibrary.launch(threads, RELU, 1, new Object[] {xa, ya}); },
         k -> { for (int i = 0; i < k; i++) cpu.launch(RELU, 1, xa, ya); },
         k -> { for (int i = 0; i < k; i++) x.driver().launch(RELU, 1, x.address(), y.address()); },
+        k -> { for (int i = 0; i < k; i++) HostLibrary.free(HostLibrary.alloc(4)); },
+        k -> { for (int i = 0; i < k; i++) new Storage(x.driver(), 4).release(); },
         k -> {
           for (int i = 0; i < k; i += 1000) {
             try (Scope step = Scope.open()) {
