@@ -7,7 +7,8 @@
 // Small blocks (a 1-element tensor, a bias) come and go at every op of a small model: glibc's
 // aligned_alloc + free of one took about 150 ns here, most of a 1-element op's budget, as an
 // aligned request bypasses glibc's per-thread cache. So freed blocks of up to PK_SMALL_MAX bytes
-// go to a per-thread list per 64-byte size class (at most PK_SMALL_KEEP each), handed out again
+// go to a per-thread list per 64-byte size class (at most PK_SMALL_KEEP bytes of blocks per
+// thread: enough for the thousands of 1-element results of a Scope of small ops), handed out again
 // at once by the next allocation of that class on that thread; a block freed on another thread
 // than the one that allocated it joins the freeing thread's list, which is fine: every block is
 // a plain aligned_alloc block. The lists are freed when their thread ends. Limit 0 (cache off)
@@ -30,14 +31,14 @@ size_t cacheLimit = (size_t)1 << 30;
 
 constexpr size_t PK_SMALL_MAX = 1024;
 constexpr int PK_SMALL_CLASSES = PK_SMALL_MAX / 64;
-constexpr int PK_SMALL_KEEP = 32;
+constexpr size_t PK_SMALL_KEEP = (size_t)1 << 20;
 std::atomic<bool> keepSmall{true};
 
 // One thread's free small blocks: a list per class, linked through the word after the size in
 // each block's header (the header is PK_HEADER bytes, the size takes the first 8).
 struct SmallBlocks {
   void* head[PK_SMALL_CLASSES] = {};
-  int count[PK_SMALL_CLASSES] = {};
+  size_t bytes = 0;  // of the blocks in the lists, headers included
   ~SmallBlocks() {
     for (int c = 0; c < PK_SMALL_CLASSES; ++c) {
       while (head[c] != nullptr) {
@@ -78,7 +79,7 @@ __attribute__((visibility("default"))) void* pk_alloc(size_t bytes) {
     void* block = mine.head[c];
     if (block != nullptr) {
       mine.head[c] = ((void**)block)[1];
-      mine.count[c]--;
+      mine.bytes -= PK_HEADER + capacity;
       return (char*)block + PK_HEADER;
     }
   }
@@ -102,10 +103,10 @@ __attribute__((visibility("default"))) void pk_free(void* p) {
   if (capacity <= PK_SMALL_MAX && keepSmall.load(std::memory_order_relaxed)) {
     SmallBlocks& mine = smallBlocks;
     const int c = (int)(capacity / 64) - 1;
-    if (mine.count[c] < PK_SMALL_KEEP) {
+    if (mine.bytes + PK_HEADER + capacity <= PK_SMALL_KEEP) {
       ((void**)block)[1] = mine.head[c];
       mine.head[c] = block;
-      mine.count[c]++;
+      mine.bytes += PK_HEADER + capacity;
       return;
     }
   }
