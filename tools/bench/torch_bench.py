@@ -39,6 +39,9 @@ def build(op, a, dev):
     if op in ("blur_pool", "max_blur_pool"):
         import torch_bench_blur
         return torch_bench_blur.build(op, a, dev)
+    if op == "overhead":
+        import torch_bench_overhead
+        return torch_bench_overhead.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

@@ -48,6 +48,7 @@ public final class Benchmark {
     all.addAll(NonLocalCases.all());
     all.addAll(DoConvCases.all());
     all.addAll(BlurPoolCases.all());
+    all.addAll(OverheadCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
