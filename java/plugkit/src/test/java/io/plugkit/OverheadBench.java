@@ -21,7 +21,8 @@ import java.lang.invoke.MethodHandle;
  * Where the host time of a 1-element op goes (not a test; run by hand, see docs/architecture.md
  * "What a launch costs"): each stage of relu on a 1-element CPU tensor under no-grad timed on its
  * own, from the bare FFM downcall up to the whole op, so a stage's cost is the difference to the
- * one below it. Prints the min over rounds of each stage, in ns per call.
+ * one below it. Prints the median and the min over rounds of each stage, in ns per call.
+ * tools/bench/overhead.sh runs it beside PyTorch (tools/bench/torch_bench_overhead.py).
  *
  * <pre>make native && mvn -q test-compile -pl java/plugkit &&
  * java --enable-native-access=ALL-UNNAMED -cp java/plugkit/target/classes:java/plugkit/target/test-classes \
@@ -122,18 +123,20 @@ public final class OverheadBench {
           }
         },
       };
-      double[] best = new double[loops.length];
-      java.util.Arrays.fill(best, Double.MAX_VALUE);
+      for (Loop l : loops) l.run(n); // warm-up: the JIT compiles each path
+      double[][] ns = new double[loops.length][rounds];
       for (int round = 0; round < rounds; round++) {
         for (int i = 0; i < loops.length; i++) {
           long t0 = System.nanoTime();
           loops[i].run(n);
-          best[i] = Math.min(best[i], (System.nanoTime() - t0) / (double) n);
+          ns[i][round] = (System.nanoTime() - t0) / (double) n;
         }
       }
-      System.out.printf("1 element, CPU, no grad, %d threads, %d calls x %d rounds, best round, ns per call:%n", threads, n,
-          rounds);
-      for (int i = 0; i < loops.length; i++) System.out.printf("  %-40s %8.1f%n", names[i], best[i]);
+      System.out.printf("1 element, CPU, no grad, %d threads, %d calls x %d rounds, ns per call:%n", threads, n, rounds);
+      for (int i = 0; i < loops.length; i++) {
+        java.util.Arrays.sort(ns[i]);
+        System.out.printf("  %-40s median %8.1f  min %8.1f%n", names[i], ns[i][rounds / 2], ns[i][0]);
+      }
     }
   }
 }
