@@ -22,6 +22,15 @@ for r in $(seq "$REPEATS"); do
 done
 echo
 echo "min over $REPEATS runs of the median ns per call ($THREADS threads):"
-grep -E 'median' "$OUT" | grep -E 'relu op|add op|torch' | sed -E 's/ +median +/|/; s/ +min .*//; s/: median /|/; s/ ns,.*//' |
-  awk -F'|' '{k=$1; gsub(/^ +| +$/, "", k); v=$2+0; if (!(k in m) || v < m[k]) m[k]=v} END {for (k in m) printf "  %-55s %8.1f\n", k, m[k]}' | sort
+grep -E 'median' "$OUT" | sed -E 's/ +median +/|/; s/ +min .*//; s/: median /|/; s/ ns,.*//' | awk -F'|' '
+  { split($1, w, " "); col = w[1]; row = $1; sub(/^ *[a-z]+ +/, "", row); sub(/ +$/, "", row)
+    if (col == "torch") { row = $1; col = "torch" }
+    v = $2 + 0; k = row SUBSEP col
+    if (!(row in seen)) { seen[row] = 1; rows[++n] = row }
+    if (!(k in m) || v < m[k]) m[k] = v; cols[col] = 1 }
+  END { printf "  %-45s %10s %10s\n", "stage", ("base" in cols) ? "base" : "", "this"
+        for (i = 1; i <= n; i++) { r = rows[i]
+          if ((r SUBSEP "torch") in m) { printf "  %-45s %10s %10.1f\n", r, "", m[r SUBSEP "torch"]; continue }
+          b = ((r SUBSEP "base") in m) ? sprintf("%.1f", m[r SUBSEP "base"]) : ""
+          printf "  %-45s %10s %10.1f\n", r, b, m[r SUBSEP "this"] } }'
 rm -f "$OUT"
