@@ -51,6 +51,9 @@ def build(op, a, dev):
     if op in ("pad2d", "interpolate_modes"):
         import torch_bench_pad_interp
         return torch_bench_pad_interp.build(op, a, dev)
+    if op == "overhead":
+        import torch_bench_overhead
+        return torch_bench_overhead.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

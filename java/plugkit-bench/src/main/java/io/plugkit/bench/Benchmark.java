@@ -53,6 +53,7 @@ public final class Benchmark {
     all.addAll(AsffCases.all());
     all.addAll(PaddingCases.all());
     all.addAll(InterpolateCases.all());
+    all.addAll(OverheadCases.all());
     for (BenchCase c : all) {
       if (c.id().contains(filter) && (exclude == null || !c.id().contains(exclude))) cases.add(c);
     }
