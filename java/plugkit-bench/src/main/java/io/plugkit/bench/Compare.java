@@ -8,7 +8,8 @@ import java.util.Map;
 /**
  * Two result files side by side. A case is flagged when its medians differ by more than the noise:
  * the threshold is max(minChange, k x sqrt(sA^2 + sB^2)), where sA and sB are the two runs' own
- * spreads ((max - min) / median of each run's repeats): noisy cases need a larger change to count.
+ * spreads (interquartile range / median of each run's repeats, {@link Harness.Timing#iqrSpread}):
+ * noisy cases need a larger change to count, and one interrupted run does not blind the comparison.
  */
 public final class Compare {
   public enum Verdict { SAME, SLOWER, FASTER, ONLY_A, ONLY_B }
@@ -41,8 +42,8 @@ public final class Compare {
 
   /** max(minChange, k x the combined relative spread); a spread that is unknown counts as 0. */
   static double threshold(Harness.Timing a, Harness.Timing b, double minChange, double k) {
-    double sa = Double.isNaN(a.spread()) ? 0 : a.spread();
-    double sb = Double.isNaN(b.spread()) ? 0 : b.spread();
+    double sa = Double.isNaN(a.iqrSpread()) ? 0 : a.iqrSpread();
+    double sb = Double.isNaN(b.iqrSpread()) ? 0 : b.iqrSpread();
     return Math.max(minChange, k * Math.sqrt(sa * sa + sb * sb));
   }
 }

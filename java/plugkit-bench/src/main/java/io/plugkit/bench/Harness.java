@@ -31,6 +31,24 @@ public final class Harness {
 
     /** (max - min) / median: how far the repeats spread; NaN when max is unknown. */
     public double spread() { return (maxMs - minMs) / medianMs; }
+
+    /**
+     * (third quartile - first quartile) / median, quartiles linearly interpolated: the spread of the
+     * bulk of the runs, which one run interrupted by another process does not move. Without the
+     * samples, {@link #spread()}.
+     */
+    public double iqrSpread() {
+      if (samplesMs.length < 2) return spread();
+      return (quantile(samplesMs, 0.75) - quantile(samplesMs, 0.25)) / medianMs;
+    }
+  }
+
+  /** The q-quantile of sorted values, linearly interpolated between neighbours. */
+  static double quantile(double[] sorted, double q) {
+    double pos = q * (sorted.length - 1);
+    int lo = (int) Math.floor(pos);
+    int hi = Math.min(lo + 1, sorted.length - 1);
+    return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
   }
 
   /** The median of sorted values (the mean of the middle two for an even count). */

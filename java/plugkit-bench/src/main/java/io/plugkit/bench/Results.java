@@ -56,6 +56,7 @@ public record Results(Map<String, Object> run, List<Row> rows) {
       c.put("min_ms", r.ours.minMs());
       c.put("max_ms", r.ours.maxMs());
       c.put("spread", r.ours.spread());
+      c.put("iqr_spread", r.ours.iqrSpread());
       c.put("noisy", r.noisy());
       c.put("gflops", r.gflops());
       c.put("gbps", r.gbps());

@@ -45,8 +45,9 @@ public final class RunInfo {
 
   /** The key a machine's roofs are cached under. */
   public static String roofKey(Device device, int threads) {
+    // The libraries' versions without their paths (the CPU driver unpacks OpenBLAS to a fresh temp folder).
     return cpuModel() + " | " + Runtime.getRuntime().availableProcessors() + " cores | " + device + " | "
-        + threads + " threads | " + Drivers.of(device).describe();
+        + threads + " threads | " + Drivers.of(device).describe().replaceAll(" at /\\S*", "");
   }
 
   static String cpuModel() {
