@@ -106,13 +106,38 @@ public final class Benchmark {
     Path json = dir.resolve("bench.json");
     Path csv = dir.resolve("bench.csv");
     Path png = dir.resolve("bench.png");
+    Path md = dir.resolve("bench.md");
     results.writeJson(json);
     results.writeCsv(csv);
+    Files.writeString(md, markdown(results));
     Map<String, Object> run = results.run();
     Chart.write(results, String.format(Locale.ROOT, "plugkit %s, %s threads, %s (%s)", run.get("device"), run.get("threads"),
         run.get("cpu"), String.valueOf(run.get("commit")).substring(0, Math.min(12, String.valueOf(run.get("commit")).length()))),
         png);
     out.println();
-    out.println("wrote " + json + ", " + csv + ", " + png);
+    out.println("wrote " + json + ", " + csv + ", " + png + ", " + md);
+  }
+
+  /** The run as docs/benchmarks.md shows it: where and how it was measured, the roofs, the table. */
+  static String markdown(Results results) {
+    Map<String, Object> run = results.run();
+    var buf = new java.io.ByteArrayOutputStream();
+    try (PrintStream p = new PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8)) {
+      p.printf(Locale.ROOT, "- Machine: %s, %s cores; device %s, %s threads, %s; %s%n", run.get("cpu"), run.get("cores"),
+          run.get("device"), run.get("threads"), run.get("dtype"), run.get("libraries"));
+      p.printf(Locale.ROOT, "- %s; commit %s; %s; %s warm-up (and 2 s) + %s timed runs%s%n", run.get("jdk"), run.get("commit"),
+          run.get("date"), run.get("warmup"), run.get("repeats"), run.get("torch") == null ? "" : "; PyTorch " + run.get("torch"));
+      if (run.get("roofs") instanceof Map<?, ?> r) {
+        p.printf(Locale.ROOT, "- Roofs: GEMM %.1f GFLOP/s (%s), memory %.1f GB/s (%s)%n", (Double) r.get("gflops"),
+            r.get("gemm"), (Double) r.get("gbps"), r.get("copy"));
+      }
+      p.println();
+      boolean torch = results.rows().stream().anyMatch(row -> row.torch() != null);
+      Table t = new Table(p, torch);
+      t.header();
+      for (int i = 0; i < results.rows().size(); i++) t.row(i + 1, results.rows().size(), results.rows().get(i));
+      t.footer(results.rows());
+    }
+    return buf.toString(java.nio.charset.StandardCharsets.UTF_8);
   }
 }
