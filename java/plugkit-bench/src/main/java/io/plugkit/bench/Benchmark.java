@@ -111,11 +111,17 @@ public final class Benchmark {
     results.writeCsv(csv);
     Files.writeString(md, markdown(results));
     Map<String, Object> run = results.run();
-    Chart.write(results, String.format(Locale.ROOT, "plugkit %s, %s threads, %s (%s)", run.get("device"), run.get("threads"),
-        run.get("cpu"), String.valueOf(run.get("commit")).substring(0, Math.min(12, String.valueOf(run.get("commit")).length()))),
-        png);
+    String commit = String.valueOf(run.get("commit"));
+    try {
+      Chart.write(results, String.format(Locale.ROOT, "plugkit %s, %s threads, %s (%s)", run.get("device"), run.get("threads"),
+          run.get("cpu"), commit.substring(0, Math.min(12, commit.length()))), png);
+    } catch (LinkageError e) {
+      // The GPU bundle's trimmed runtime has neither java.desktop nor JFreeChart: the files without the chart.
+      out.println("chart skipped (" + e + "): JFreeChart and the java.desktop module are needed for it");
+      png = null;
+    }
     out.println();
-    out.println("wrote " + json + ", " + csv + ", " + png + ", " + md);
+    out.println("wrote " + json + ", " + csv + (png == null ? "" : ", " + png) + ", " + md);
   }
 
   /** The run as docs/benchmarks.md shows it: where and how it was measured, the roofs, the table. */
