@@ -79,11 +79,20 @@ public record Results(Map<String, Object> run, List<Row> rows) {
   }
 
   public static final String CSV_HEADER = "id,op,mode,bound,flops,bytes,median_ms,min_ms,max_ms,spread,noisy,gflops,gbps,"
-      + "fraction_of_roof,torch_median_ms,torch_over_plugkit";
+      + "fraction_of_roof,torch_median_ms,torch_over_plugkit," + String.join(",", RUN_COLUMNS);
 
-  /** One line per row; the run's description goes into the JSON only. */
+  /** The run's description, repeated on every line so that each line stands alone. */
+  private static final List<String> RUN_COLUMNS = List.of("device", "threads", "cpu", "cores", "jdk", "libraries", "commit",
+      "date");
+
+  /** One line per case and mode. */
   public void writeCsv(Path file) throws IOException {
     StringBuilder sb = new StringBuilder(CSV_HEADER).append('\n');
+    StringBuilder runCells = new StringBuilder();
+    for (String k : RUN_COLUMNS) {
+      Object v = run.get(k);
+      runCells.append(',').append(v == null ? "" : v instanceof Number n ? String.valueOf(n.longValue()) : csv(String.valueOf(v)));
+    }
     for (Row r : rows) {
       sb.append(csv(r.id)).append(',').append(r.op).append(',').append(r.mode).append(',').append(r.bound);
       for (double v : new double[] {r.flops, r.bytes, r.ours.medianMs(), r.ours.minMs(), r.ours.maxMs(), r.ours.spread()}) {
@@ -94,7 +103,7 @@ public record Results(Map<String, Object> run, List<Row> rows) {
           r.torch == null ? Double.NaN : r.torch.medianMs(), r.torchRatio()}) {
         sb.append(',').append(num(v));
       }
-      sb.append('\n');
+      sb.append(runCells).append('\n');
     }
     Files.writeString(file, sb);
   }
