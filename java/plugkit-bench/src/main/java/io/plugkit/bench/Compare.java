@@ -17,6 +17,14 @@ public final class Compare {
   /** One case and mode: medians (ms; NaN when absent), B / A, the threshold used and the verdict. */
   public record Line(String key, double medianA, double medianB, double ratio, double threshold, Verdict verdict) {}
 
+  /** The smallest change flagged, and the multiple of the combined spread that counts as noise. */
+  public static final double DEFAULT_MIN_CHANGE = 0.10;
+  /**
+   * 2: runs minutes apart on a shared machine drift by more than one run's own spread (two runs of
+   * the same code on the loaded 2-core VM differed by 1.24x at a combined spread of 21%).
+   */
+  public static final double DEFAULT_K = 2.0;
+
   private Compare() {}
 
   public static List<Line> compare(Results a, Results b, double minChange, double k) {

@@ -120,7 +120,7 @@ public final class Main implements Runnable {
     @Option(names = "--min-change", defaultValue = "0.10", description = "Smallest relative change flagged (default: ${DEFAULT-VALUE}).")
     double minChange;
 
-    @Option(names = "-k", defaultValue = "1.0", description = "Multiple of the combined spread that counts as noise (default: ${DEFAULT-VALUE}).")
+    @Option(names = "-k", defaultValue = "2.0", description = "Multiple of the combined spread that counts as noise (default: ${DEFAULT-VALUE}).")
     double k;
 
     @Override public Integer call() throws Exception {
