@@ -38,7 +38,8 @@ public final class CoreOpsCases {
               Tensor b = input(d, 3, 64);
               return new BenchCase.Workload(() -> Conv.conv2d(x, w, b, Conv.Options.DEFAULT.padding(1)), List.of(x, w, b));
             })
-            .withCost(Cost.compute(conv(8, 64, 56, 56, 32, 9), 3 * conv(8, 64, 56, 56, 32, 9), n(8, 32, 56, 56) + n(64, 32, 3, 3) + 64, n(8, 64, 56, 56))),
+            .withCost(Cost.compute(conv(8, 64, 56, 56, 32, 9), 3 * conv(8, 64, 56, 56, 32, 9),
+                n(8, 32, 56, 56) + n(64, 32, 3, 3) + 64, n(8, 64, 56, 56))),
         new BenchCase("linear 256x512 ->512", "linear", "{\"x\":[256,512],\"w\":[512,512]}", d -> {
           Tensor x = input(d, 1, 256, 512);
           Tensor w = input(d, 2, 512, 512);

@@ -35,7 +35,10 @@ public final class Main implements Runnable {
   }
 
   @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-      description = "Times the cases (forward and forward + backward) on one device, each against the machine's roofs (GEMM FLOP/s and memory bandwidth, measured once per machine and cached), and optionally PyTorch on the same device and threads right after each. Prints a table as it runs; with --out, writes bench.json, bench.csv and bench.png there.")
+      description = "Times the cases (forward and forward + backward) on one device, each against the machine's "
+          + "roofs (GEMM FLOP/s and memory bandwidth, measured once per machine and cached), and optionally "
+          + "PyTorch on the same device and threads right after each. Prints a table as it runs; with --out,"
+          + " writes bench.json, bench.csv, bench.md and bench.png there.")
   static final class BenchCommand implements Callable<Integer> {
     @Spec CommandLine.Model.CommandSpec spec;
 
@@ -112,7 +115,9 @@ public final class Main implements Runnable {
   }
 
   @Command(name = "compare", mixinStandardHelpOptions = true,
-      description = "Two bench.json files side by side. A case is flagged SLOWER or FASTER when B's median differs from A's by more than max(--min-change, k x sqrt(sA^2 + sB^2)), sA and sB being each run's own spread (interquartile range / median of its repeats). Exit status 1 when any case is SLOWER.")
+      description = "Two bench.json files side by side. A case is flagged SLOWER or FASTER when B's median differs "
+          + "from A's by more than max(--min-change, k x sqrt(sA^2 + sB^2)), sA and sB being each run's own "
+          + "spread (interquartile range / median of its repeats). Exit status 1 when any case is SLOWER.")
   static final class CompareCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "A.json", description = "The baseline.") Path a;
     @Parameters(index = "1", paramLabel = "B.json", description = "The run to check.") Path b;
