@@ -110,8 +110,11 @@ test: native fatbin emulated-cuda
 demo: java
 	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main demo
 
+# `make bench ARGS="--filter conv2d"`: table, and build/bench/bench.{json,csv,png}; TORCH= drops PyTorch.
+BENCH_OUT ?= build/bench
+TORCH ?= --with-torch
 bench: java
-	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main bench $(ARGS)
+	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main bench --out $(BENCH_OUT) $(TORCH) $(ARGS)
 
 doctor: java
 	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main doctor

@@ -1,0 +1,73 @@
+package io.plugkit.bench;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.io.IOException;
+import java.nio.file.Path;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.CategoryAxis;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.CategoryPlot;
+import org.jfree.chart.plot.CombinedDomainCategoryPlot;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.ValueMarker;
+import org.jfree.chart.renderer.category.BarRenderer;
+import org.jfree.chart.renderer.category.StandardBarPainter;
+import org.jfree.data.category.DefaultCategoryDataset;
+
+/**
+ * The per-run chart (PNG, drawn by JFreeChart, headless): one horizontal bar per case and mode, its
+ * median's fraction of the relevant roof (compute-bound cases blue, memory-bound orange) and, beside
+ * it when PyTorch ran, PyTorch / plugkit (above 1: plugkit faster; a line marks 1).
+ */
+public final class Chart {
+  private Chart() {}
+
+  public static void write(Results results, String title, Path png) throws IOException {
+    System.setProperty("java.awt.headless", "true");
+    DefaultCategoryDataset roof = new DefaultCategoryDataset();
+    DefaultCategoryDataset ratio = new DefaultCategoryDataset();
+    boolean anyTorch = false;
+    for (Results.Row r : results.rows()) {
+      String label = r.id() + " " + r.mode();
+      double f = r.fractionOfRoof();
+      // Both series on every category keep the bars aligned; a case without a formula shows no bar.
+      roof.addValue(r.bound().equals("compute") && !Double.isNaN(f) ? (Number) f : null, "of GEMM roof", label);
+      roof.addValue(r.bound().equals("memory") && !Double.isNaN(f) ? (Number) f : null, "of memory roof", label);
+      double t = r.torchRatio();
+      ratio.addValue(Double.isNaN(t) ? null : (Number) t, "PyTorch / plugkit", label);
+      anyTorch |= !Double.isNaN(t);
+    }
+    CategoryAxis cases = new CategoryAxis();
+    cases.setTickLabelFont(new Font(Font.SANS_SERIF, Font.PLAIN, 10));
+    cases.setMaximumCategoryLabelWidthRatio(0.6f);
+    CombinedDomainCategoryPlot plot = new CombinedDomainCategoryPlot(cases);
+    plot.setOrientation(PlotOrientation.HORIZONTAL);
+    plot.setGap(12);
+    plot.add(bars(roof, "fraction of roof (median)", new Color(0x2f6fb0), new Color(0xe08a1e)), 3);
+    if (anyTorch) plot.add(bars(ratio, "PyTorch / plugkit (> 1: plugkit faster)", new Color(0x4a9a4a), null), 2);
+    JFreeChart chart = new JFreeChart(title, new Font(Font.SANS_SERIF, Font.BOLD, 13), plot, true);
+    chart.setBackgroundPaint(Color.WHITE);
+    int height = 160 + 16 * results.rows().size();
+    ChartUtils.saveChartAsPNG(png.toFile(), chart, anyTorch ? 1300 : 1000, height);
+  }
+
+  private static CategoryPlot bars(DefaultCategoryDataset data, String axis, Color first, Color second) {
+    NumberAxis values = new NumberAxis(axis);
+    values.setAutoRangeIncludesZero(true);
+    BarRenderer r = new BarRenderer();
+    r.setBarPainter(new StandardBarPainter());
+    r.setShadowVisible(false);
+    r.setItemMargin(0);
+    r.setSeriesPaint(0, first);
+    if (second != null) r.setSeriesPaint(1, second);
+    CategoryPlot p = new CategoryPlot(data, null, values, r);
+    p.setBackgroundPaint(Color.WHITE);
+    p.setRangeGridlinePaint(Color.LIGHT_GRAY);
+    ValueMarker one = new ValueMarker(1.0, Color.DARK_GRAY, new BasicStroke(1.2f));
+    p.addRangeMarker(one);
+    return p;
+  }
+}
