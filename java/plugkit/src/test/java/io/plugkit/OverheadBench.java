@@ -76,6 +76,7 @@ public final class OverheadBench {
         "relu op, Scope per op",
         "add op, Scope per 1000 ops",
         "add op, Scope per op",
+        "add chain y = add(y, 1), Scope per 1000",
       };
       Loop[] loops = {
         k -> { for (int i = 0; i < k; i++) useThreadsCritical.invokeExact(threads); },
@@ -119,6 +120,14 @@ public final class OverheadBench {
           for (int i = 0; i < k; i++) {
             try (Scope step = Scope.open()) {
               Elementwise.add(x, b);
+            }
+          }
+        },
+        k -> {
+          for (int i = 0; i < k; i += 1000) {
+            try (Scope step = Scope.open()) {
+              Tensor c = x;
+              for (int j = 0; j < 1000; j++) c = Elementwise.add(c, b);
             }
           }
         },

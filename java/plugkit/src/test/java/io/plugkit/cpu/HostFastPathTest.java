@@ -131,6 +131,18 @@ class HostFastPathTest {
     }
   }
 
+  @ParameterizedTest(name = "{0} threads")
+  @ValueSource(ints = {1, 2, 3})
+  void aOneThreadRegionCoversItsWholeLoopAlsoInsideATeam(int threads) throws Throwable {
+    // Inside a team the body must not run directly: it would take the enclosing team's size for
+    // its own and cover a slice of its loop only (native/pk_runtime.cpp).
+    var lib = java.lang.foreign.SymbolLookup.libraryLookup(
+        NativeLoader.extract(NativeLoader.NATIVE_RESOURCES + "libplugkit_host.so"), java.lang.foreign.Arena.global());
+    var check = java.lang.foreign.Linker.nativeLinker().downcallHandle(lib.find("pk_selfcheck_serial_regions").orElseThrow(),
+        java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT));
+    assertEquals(0, (int) check.invokeExact(threads));
+  }
+
   @Test
   void smallBlocksAre64ByteAligned() {
     for (int bytes = 1; bytes <= 2048; bytes += 7) {
