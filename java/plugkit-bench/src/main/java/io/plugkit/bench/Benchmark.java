@@ -51,7 +51,7 @@ public final class Benchmark {
   public static Results run(Options o, PrintStream out) throws IOException {
     CpuDriver.instance().setThreads(o.threads());
     List<BenchCase> cases = select(allCases(), o.filters(), o.excludes());
-    if (cases.isEmpty()) throw new IllegalArgumentException("bench: no case matches --filter " + o.filters()
+    if (cases.isEmpty()) throw new IllegalArgumentException("no case matches --filter " + o.filters()
         + (o.excludes().isEmpty() ? "" : " without --exclude " + o.excludes()));
     Device device = o.device();
     out.printf(Locale.ROOT, "plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs%n",

@@ -27,7 +27,18 @@ public final class Main implements Runnable {
 
   /** The command tree, for main and for tests. */
   public static CommandLine commandLine() {
-    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+        .setExecutionExceptionHandler((e, cl, parsed) -> {
+          // What a user can fix (no such case, file or device) as one line; anything else with its trace.
+          if (e instanceof IllegalArgumentException || e instanceof java.io.IOException
+              || e instanceof io.plugkit.driver.UnsupportedFeatureException) {
+            cl.getErr().println("plugkit " + cl.getCommandName() + ": " + e.getMessage()
+                + (e instanceof java.nio.file.NoSuchFileException ? ": no such file" : ""));
+          } else {
+            e.printStackTrace(cl.getErr());
+          }
+          return 1;
+        });
   }
 
   @Override public void run() {
@@ -64,7 +75,7 @@ public final class Main implements Runnable {
     @Option(names = {"--exclude", "-x"}, paramLabel = "TEXT", description = "Skip the cases whose id contains TEXT; repeatable.")
     List<String> excludes = new ArrayList<>();
 
-    @Option(names = "--out", paramLabel = "DIR", description = "Write bench.json, bench.csv and bench.png into DIR.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Write bench.json, bench.csv, bench.md and bench.png into DIR.")
     Path out;
 
     @Option(names = "--with-torch", description = "Time PyTorch side by side (each case right after plugkit's).")
