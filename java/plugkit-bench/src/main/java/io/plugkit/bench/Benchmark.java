@@ -24,7 +24,7 @@ public final class Benchmark {
   /** What {@code bench} was asked for; see {@link BenchCommand} for each option. */
   public record Options(Device device, int threads, int warmup, int repeats, List<String> filters,
       List<String> excludes, boolean withTorch, String python, String torchScript, Path out, Path roofCache,
-      boolean remeasureRoofs) {}
+      boolean remeasureRoofs, int roofGemmSize, int roofVectorSize) {}
 
   /** Every case, in table order. */
   public static List<BenchCase> allCases() {
@@ -58,7 +58,8 @@ public final class Benchmark {
         device, Drivers.of(device).describe(), o.threads(), o.warmup(), o.repeats());
     out.println("roofs: " + (o.remeasureRoofs() || o.roofCache() == null ? "measuring" : "from " + o.roofCache()
         + " if measured before on this machine, else measuring") + " ...");
-    Roofs roofs = Roofs.get(device, RunInfo.roofKey(device, o.threads()), o.roofCache(), o.remeasureRoofs());
+    String key = RunInfo.roofKey(device, o.threads()) + " | gemm " + o.roofGemmSize() + " | add " + o.roofVectorSize();
+    Roofs roofs = Roofs.get(device, key, o.roofCache(), o.remeasureRoofs(), o.roofGemmSize(), o.roofVectorSize());
     out.printf(Locale.ROOT, "roofs%s: GEMM %.1f GFLOP/s (%s), memory %.1f GB/s (%s)%n", roofs.cached() ? " (cached)" : "",
         roofs.gflops(), roofs.gemmShape(), roofs.gbps(), roofs.copyShape());
 

@@ -93,6 +93,14 @@ public final class Main implements Runnable {
     @Option(names = "--remeasure-roofs", description = "Measure the roofs again and update the cache.")
     boolean remeasureRoofs;
 
+    @Option(names = "--roof-gemm-size", paramLabel = "S", description = "GEMM roof: an S x S x S matmul "
+        + "(default: 2048 on the CPU, 8192 on CUDA).")
+    Integer roofGemmSize;
+
+    @Option(names = "--roof-vector-size", paramLabel = "N", description = "Memory roof: an add of two N-float "
+        + "vectors (default: 6 Mi on the CPU, 32 Mi on CUDA).")
+    Integer roofVectorSize;
+
     @Option(names = "--list", description = "List the selected cases with their bound and FLOPs, run nothing.")
     boolean list;
 
@@ -103,6 +111,9 @@ public final class Main implements Runnable {
       }
       if (repeats < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--repeats: expected >= 1 but got " + repeats);
       if (warmup < 0) throw new CommandLine.ParameterException(spec.commandLine(), "--warmup: expected >= 0 but got " + warmup);
+      if ((roofGemmSize != null && roofGemmSize < 1) || (roofVectorSize != null && roofVectorSize < 1)) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--roof-gemm-size, --roof-vector-size: expected >= 1");
+      }
       if (threads != null && threads < 1) {
         throw new CommandLine.ParameterException(spec.commandLine(), "--threads: expected >= 1 but got " + threads);
       }
@@ -120,7 +131,9 @@ public final class Main implements Runnable {
       else throw new CommandLine.ParameterException(spec.commandLine(), "--device: expected cpu or cuda but got " + device);
       int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
       Benchmark.run(new Benchmark.Options(d, t, warmup, repeats, filters, excludes, withTorch, python, torchScript, out,
-          roofCache == null ? Roofs.defaultCache() : roofCache, remeasureRoofs), System.out);
+          roofCache == null ? Roofs.defaultCache() : roofCache, remeasureRoofs,
+          roofGemmSize == null ? Roofs.defaultGemmSize(d) : roofGemmSize,
+          roofVectorSize == null ? Roofs.defaultVectorSize(d) : roofVectorSize), System.out);
       return 0;
     }
   }
