@@ -36,9 +36,24 @@ def build(op, a, dev):
     if op == "do_conv2d":
         import torch_bench_doconv
         return torch_bench_doconv.build(op, a, dev)
+    if op in ("atrous_conv2d", "atrous_multi_rate"):
+        import torch_bench_atrous
+        return torch_bench_atrous.build(op, a, dev)
     if op in ("blur_pool", "max_blur_pool"):
         import torch_bench_blur
         return torch_bench_blur.build(op, a, dev)
+    if op == "aspp":
+        import torch_bench_aspp
+        return torch_bench_aspp.build(op, a, dev)
+    if op in ("asff_fuse", "asff"):
+        import torch_bench_asff
+        return torch_bench_asff.build(op, a, dev)
+    if op in ("pad2d", "interpolate_modes"):
+        import torch_bench_pad_interp
+        return torch_bench_pad_interp.build(op, a, dev)
+    if op == "overhead":
+        import torch_bench_overhead
+        return torch_bench_overhead.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

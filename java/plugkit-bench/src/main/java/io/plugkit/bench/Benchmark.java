@@ -35,6 +35,12 @@ public final class Benchmark {
     all.addAll(NonLocalCases.all());
     all.addAll(DoConvCases.all());
     all.addAll(BlurPoolCases.all());
+    all.addAll(AtrousCases.all());
+    all.addAll(AsppCases.all());
+    all.addAll(AsffCases.all());
+    all.addAll(PaddingCases.all());
+    all.addAll(InterpolateCases.all());
+    all.addAll(OverheadCases.all());
     return all;
   }
 

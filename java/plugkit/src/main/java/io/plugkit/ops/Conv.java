@@ -82,6 +82,13 @@ public final class Conv {
    */
   public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options options) {
     Conv2dGeometry g = geometry(x, weight, bias, options);
+    // Dilated convs take AtrousConv's measured choice between its kernel and the standard path.
+    if (g.dilationH() > 1 || g.dilationW() > 1) return AtrousConv.conv2d(x, weight, bias, g);
+    return standard(x, weight, bias, g);
+  }
+
+  /** The driver's conv (im2col + GEMM, cuDNN) with its backward recorded; g from {@link #geometry}. */
+  static Tensor standard(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g) {
     Driver d = x.driver();
     // Nothing to convolve (a batch of 0, 0 channels in or out): no driver call, which would size a
     // column buffer for one image of a possibly huge input; the sums over nothing are zeros.
@@ -95,6 +102,13 @@ public final class Conv {
         weight.requiresGrad() ? weightGrad(g, x, gy, weight.shape()) : null,
         bias != null && bias.requiresGrad() ? biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null,
     }, x, weight, bias);
+  }
+
+  /** The driver's forward without bias or autograd (x and weight not empty), for measuring. */
+  static Tensor standardForward(Conv2dGeometry g, Tensor x, Tensor weight) {
+    Tensor y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+    x.driver().conv2dForward(g, x.address(), weight.address(), y.address());
+    return y;
   }
 
   private static Tensor inputGrad(Conv2dGeometry g, Tensor gy, Tensor weight, Shape shape) {
@@ -124,7 +138,7 @@ public final class Conv {
     return db;
   }
 
-  private static Conv2dGeometry geometry(Tensor x, Tensor weight, Tensor bias, Options o) {
+  static Conv2dGeometry geometry(Tensor x, Tensor weight, Tensor bias, Options o) {
     Checks.rank(x, "x", 4);
     Checks.rank(weight, "weight", 4);
     Checks.sameDevice(x, "x", weight, "weight");

@@ -1,0 +1,233 @@
+package io.plugkit.ops;
+
+import static io.plugkit.driver.ArgKind.I32;
+import static io.plugkit.driver.ArgKind.I64;
+import static io.plugkit.driver.ArgKind.PTR;
+
+import io.plugkit.Tensor;
+import io.plugkit.driver.Driver;
+import io.plugkit.driver.Kernel;
+import java.util.List;
+
+/**
+ * The engine of {@link AtrousConv}: a convolution as a list of taps, each one GEMM over the output
+ * rectangle whose input lies inside the image (the rest of the tap reads padding and is skipped).
+ * A tap whose rectangle spans whole rows of the image or output reads or writes it in place;
+ * otherwise the rectangle is gathered into a dense matrix (or the product added back into it),
+ * several images per GEMM. Addresses are raw device addresses; the caller owns every buffer.
+ */
+final class AtrousTaps {
+  static final Kernel PACK = Kernel.of("atrous_pack_tap", PTR, PTR, I32, I32);
+  static final Kernel UNPACK = Kernel.of("atrous_unpack_tap", PTR, PTR, I32, I32);
+  static final Kernel PACK_ALL = Kernel.of("atrous_pack_taps", PTR, PTR, I32);
+  static final Kernel UNPACK_ALL = Kernel.of("atrous_unpack_taps", PTR, PTR, I32);
+  static final Kernel GATHER =
+      Kernel.of("atrous_gather", PTR, PTR, I64, I32, I32, I32, I32, I32, I32, I32, I32, I32);
+  static final Kernel SCATTER_ADD =
+      Kernel.of("atrous_scatter_add", PTR, PTR, I64, I32, I32, I32, I32, I32, I32, I32, I32, I32);
+
+  /** Floats per scratch buffer a chunk of images may take (two buffers): 16 MiB each. */
+  private static final long CHUNK_FLOATS = 4L << 20;
+
+  private AtrousTaps() {}
+
+  /**
+   * Shared geometry: x [n, cin, h, w] convolved into y [n, outChannels, outH, outW] with the stride,
+   * groups over both channel counts (every tap's rows are split the same way).
+   */
+  record Geometry(int n, int cin, int h, int w, int outChannels, int outH, int outW, int strideH, int strideW,
+      int groups) {
+    int cg() { return cin / groups; }
+
+    long inPlane() { return (long) h * w; }
+
+    long outPlane() { return (long) outH * outW; }
+  }
+
+  /**
+   * One tap: weights {@code w} dense [rows, cin/groups] (group g's rows/groups rows at row
+   * g*rows/groups), writing output channels [outOffset, outOffset + rows); output (oh, ow) reads
+   * input (oh*strideH + offH, ow*strideW + offW).
+   */
+  record Tap(long w, int rows, int outOffset, int offH, int offW) {}
+
+  /** The outputs [lo, hi) of count whose input start + q*step lies in [0, limit). */
+  static int[] range(long start, int step, int limit, int count) {
+    long first = start >= 0 ? 0 : (-start + step - 1) / step;
+    long end = start >= limit ? 0 : (limit - start + step - 1) / step;
+    int lo = (int) Math.min(first, count);
+    int hi = (int) Math.min(end, count);
+    return new int[] {lo, Math.max(lo, hi)};
+  }
+
+  /** The output rectangle of one tap: rows [oh0, oh0+rh), columns [ow0, ow0+rw); input starts h0, w0. */
+  record Rect(int oh0, int rh, int ow0, int rw, int h0, int w0) {
+    static Rect of(Geometry g, Tap t) {
+      int[] rows = range(t.offH(), g.strideH(), g.h(), g.outH());
+      int[] cols = range(t.offW(), g.strideW(), g.w(), g.outW());
+      int oh0 = rows[0];
+      int ow0 = cols[0];
+      return new Rect(oh0, rows[1] - rows[0], ow0, cols[1] - cols[0], oh0 * g.strideH() + t.offH(),
+          ow0 * g.strideW() + t.offW());
+    }
+
+    boolean empty() { return rh == 0 || rw == 0; }
+
+    int area() { return rh * rw; }
+
+    /** The input rectangle is whole consecutive rows of the image: a matrix in place. */
+    boolean inputFlat(Geometry g) { return rw == g.w() && (g.strideW() == 1 || g.w() == 1) && (g.strideH() == 1 || rh == 1); }
+
+    /** The output rectangle is whole consecutive output rows. */
+    boolean outputFlat(Geometry g) { return rw == g.outW(); }
+  }
+
+  /** Useful multiply-adds of a tap list (padding taps excluded), for GFLOP/s figures. */
+  static long usefulMacs(Geometry g, List<Tap> taps) {
+    long macs = 0;
+    for (Tap t : taps) macs += (long) Rect.of(g, t).area() * t.rows() * g.cg();
+    return macs * g.n();
+  }
+
+  /** Images per chunk so a [channels, images, outH*outW] scratch fits {@link #CHUNK_FLOATS}. */
+  private static int chunk(Geometry g, List<Tap> taps) {
+    long ch = g.cg();
+    for (Tap t : taps) ch = Math.max(ch, t.rows() / g.groups());
+    long per = ch * Math.max(g.outPlane(), 1);
+    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / Math.max(per, 1)));
+  }
+
+  /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
+  private record Operand(long base, int ld, long imageStride, boolean gathered) {}
+
+  /** y (zeroed by the caller) += every tap's product. x [n, cin, h, w], y [n, outChannels, outH, outW]. */
+  static void forward(Driver d, Geometry g, List<Tap> taps, long x, long y) {
+    int nb = chunk(g, taps);
+    int cg = g.cg();
+    try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
+      for (int b0 = 0; b0 < g.n(); b0 += nb) {
+        int cnt = Math.min(nb, g.n() - b0);
+        for (Tap t : taps) {
+          Rect r = Rect.of(g, t);
+          if (r.empty()) continue;
+          int og = t.rows() / g.groups();
+          for (int gi = 0; gi < g.groups(); gi++) {
+            long a = t.w() + 4L * gi * og * cg;
+            long xBase = x + 4L * ((long) b0 * g.cin() + (long) gi * cg) * g.inPlane();
+            long yBase = y + 4L * ((long) b0 * g.outChannels() + t.outOffset() + (long) gi * og) * g.outPlane();
+            Operand bIn = input(d, g, r, xBase, cg, cnt, col.address());
+            boolean cFlat = r.outputFlat(g);
+            Operand c = cFlat ? new Operand(yBase + 4L * r.oh0() * g.outW(), (int) g.outPlane(),
+                (long) g.outChannels() * g.outPlane(), false) : new Operand(tmp.address(), cnt * r.area(), r.area(), true);
+            gemm(d, false, og, cg, r.area(), cnt, a, cg, bIn, c, cFlat ? 1f : 0f);
+            if (!cFlat) {
+              d.launch(SCATTER_ADD, (long) og * cnt * r.rh(), tmp.address(), yBase, (long) g.outChannels() * g.outPlane(),
+                  cnt, g.outH(), g.outW(), r.rh(), r.rw(), r.oh0(), r.ow0(), 1, 1);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** dx (zeroed by the caller) += every tap's transposed product with gy. */
+  static void backwardData(Driver d, Geometry g, List<Tap> taps, long gy, long dx) {
+    int nb = chunk(g, taps);
+    int cg = g.cg();
+    try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
+      for (int b0 = 0; b0 < g.n(); b0 += nb) {
+        int cnt = Math.min(nb, g.n() - b0);
+        for (Tap t : taps) {
+          Rect r = Rect.of(g, t);
+          if (r.empty()) continue;
+          int og = t.rows() / g.groups();
+          for (int gi = 0; gi < g.groups(); gi++) {
+            long a = t.w() + 4L * gi * og * cg;
+            long gyBase = gy + 4L * ((long) b0 * g.outChannels() + t.outOffset() + (long) gi * og) * g.outPlane();
+            long dxBase = dx + 4L * ((long) b0 * g.cin() + (long) gi * cg) * g.inPlane();
+            Operand bIn = output(d, g, r, gyBase, og, cnt, col.address());
+            boolean cFlat = r.inputFlat(g);
+            Operand c = cFlat ? new Operand(dxBase + 4L * r.h0() * g.w(), (int) g.inPlane(), (long) g.cin() * g.inPlane(), false)
+                : new Operand(tmp.address(), cnt * r.area(), r.area(), true);
+            gemm(d, true, cg, og, r.area(), cnt, a, cg, bIn, c, cFlat ? 1f : 0f);
+            if (!cFlat) {
+              d.launch(SCATTER_ADD, (long) cg * cnt * r.rh(), tmp.address(), dxBase, (long) g.cin() * g.inPlane(), cnt,
+                  g.h(), g.w(), r.rh(), r.rw(), r.h0(), r.w0(), g.strideH(), g.strideW());
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * grads[i] (dense like taps[i].w, zeroed by the caller) += gy's rectangle times x's, summed over
+   * the batch.
+   */
+  static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
+    int nb = chunk(g, taps);
+    int cg = g.cg();
+    try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
+      for (int b0 = 0; b0 < g.n(); b0 += nb) {
+        int cnt = Math.min(nb, g.n() - b0);
+        for (int ti = 0; ti < taps.size(); ti++) {
+          Tap t = taps.get(ti);
+          Rect r = Rect.of(g, t);
+          if (r.empty()) continue;
+          int og = t.rows() / g.groups();
+          for (int gi = 0; gi < g.groups(); gi++) {
+            long dw = grads[ti] + 4L * gi * og * cg;
+            long xBase = x + 4L * ((long) b0 * g.cin() + (long) gi * cg) * g.inPlane();
+            long gyBase = gy + 4L * ((long) b0 * g.outChannels() + t.outOffset() + (long) gi * og) * g.outPlane();
+            Operand go = output(d, g, r, gyBase, og, cnt, col.address());
+            Operand xi = input(d, g, r, xBase, cg, cnt, tmp.address());
+            if (go.gathered() && xi.gathered()) {
+              // Both gathered: the batch is one reduction dimension.
+              d.gemm(false, true, og, cg, cnt * r.area(), 1f, go.base(), go.ld(), 0, xi.base(), xi.ld(), 0, 1f, dw, cg, 0, 1);
+            } else {
+              for (int b = 0; b < cnt; b++) {
+                d.gemm(false, true, og, cg, r.area(), 1f, go.base() + 4L * b * go.imageStride(), go.ld(), 0,
+                    xi.base() + 4L * b * xi.imageStride(), xi.ld(), 0, 1f, dw, cg, 0, 1);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** x's rectangle for tap r ([channels, cnt images, area]), in place when it is whole image rows. */
+  private static Operand input(Driver d, Geometry g, Rect r, long base, int channels, int cnt, long buffer) {
+    long img = (long) g.cin() * g.inPlane();
+    if (r.inputFlat(g)) return new Operand(base + 4L * r.h0() * g.w(), (int) g.inPlane(), img, false);
+    d.launch(GATHER, (long) channels * cnt * r.rh(), base, buffer, img, cnt, g.h(), g.w(), r.rh(), r.rw(), r.h0(), r.w0(),
+        g.strideH(), g.strideW());
+    return new Operand(buffer, cnt * r.area(), r.area(), true);
+  }
+
+  /** An output-shaped tensor's rectangle (gy), in place when it is whole output rows. */
+  private static Operand output(Driver d, Geometry g, Rect r, long base, int channels, int cnt, long buffer) {
+    long img = (long) g.outChannels() * g.outPlane();
+    if (r.outputFlat(g)) return new Operand(base + 4L * r.oh0() * g.outW(), (int) g.outPlane(), img, false);
+    d.launch(GATHER, (long) channels * cnt * r.rh(), base, buffer, img, cnt, g.outH(), g.outW(), r.rh(), r.rw(), r.oh0(),
+        r.ow0(), 1, 1);
+    return new Operand(buffer, cnt * r.area(), r.area(), true);
+  }
+
+  /** C [m, cnt*area] (beta) += op(A) [m, k] x B [k, cnt*area]: one GEMM when both are gathered, else per image. */
+  private static void gemm(Driver d, boolean transA, int m, int k, int area, int cnt, long a, int lda, Operand b, Operand c,
+      float beta) {
+    if (b.gathered() && c.gathered()) {
+      d.gemm(transA, false, m, cnt * area, k, 1f, a, lda, 0, b.base(), b.ld(), 0, beta, c.base(), c.ld(), 0, 1);
+    } else {
+      d.gemm(transA, false, m, area, k, 1f, a, lda, 0, b.base(), b.ld(), b.imageStride(), beta, c.base(), c.ld(),
+          c.imageStride(), cnt);
+    }
+  }
+
+  private static Tensor scratch(Driver d, Geometry g, List<Tap> taps, int nb) {
+    long ch = g.cg();
+    for (Tap t : taps) ch = Math.max(ch, t.rows() / g.groups());
+    return Tensor.empty(d.device(), (int) ch * nb, (int) Math.max(g.outPlane(), 1));
+  }
+}
