@@ -119,8 +119,9 @@ public final class Main implements Runnable {
       }
       if (list) {
         for (BenchCase c : Benchmark.select(Benchmark.allCases(), filters, excludes)) {
-          System.out.printf(Locale.ROOT, "%s  [%s; fwd %.3g FLOP, %.3g B]%n", c.id(), c.bound().name().toLowerCase(Locale.ROOT),
-              c.flops(Harness.Mode.FWD), c.bytes(Harness.Mode.FWD));
+          System.out.println(c.bound() == Cost.Bound.UNKNOWN ? c.id() + "  [no formula: timed only]"
+              : String.format(Locale.ROOT, "%s  [%s; fwd %.3g FLOP, %.3g B]", c.id(), c.bound().name().toLowerCase(Locale.ROOT),
+                  c.flops(Harness.Mode.FWD), c.bytes(Harness.Mode.FWD)));
         }
         return 0;
       }
