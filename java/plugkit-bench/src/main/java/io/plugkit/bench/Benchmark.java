@@ -24,7 +24,7 @@ public final class Benchmark {
   /** What {@code bench} was asked for; see {@link BenchCommand} for each option. */
   public record Options(Device device, int threads, int warmup, int repeats, List<String> filters,
       List<String> excludes, boolean withTorch, String python, String torchScript, Path out, Path roofCache,
-      boolean remeasureRoofs) {}
+      boolean remeasureRoofs, int roofGemmSize, int roofVectorSize) {}
 
   /** Every case, in table order. */
   public static List<BenchCase> allCases() {
@@ -57,14 +57,15 @@ public final class Benchmark {
   public static Results run(Options o, PrintStream out) throws IOException {
     CpuDriver.instance().setThreads(o.threads());
     List<BenchCase> cases = select(allCases(), o.filters(), o.excludes());
-    if (cases.isEmpty()) throw new IllegalArgumentException("bench: no case matches --filter " + o.filters()
+    if (cases.isEmpty()) throw new IllegalArgumentException("no case matches --filter " + o.filters()
         + (o.excludes().isEmpty() ? "" : " without --exclude " + o.excludes()));
     Device device = o.device();
     out.printf(Locale.ROOT, "plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs%n",
         device, Drivers.of(device).describe(), o.threads(), o.warmup(), o.repeats());
     out.println("roofs: " + (o.remeasureRoofs() || o.roofCache() == null ? "measuring" : "from " + o.roofCache()
         + " if measured before on this machine, else measuring") + " ...");
-    Roofs roofs = Roofs.get(device, RunInfo.roofKey(device, o.threads()), o.roofCache(), o.remeasureRoofs());
+    String key = RunInfo.roofKey(device, o.threads()) + " | gemm " + o.roofGemmSize() + " | add " + o.roofVectorSize();
+    Roofs roofs = Roofs.get(device, key, o.roofCache(), o.remeasureRoofs(), o.roofGemmSize(), o.roofVectorSize());
     out.printf(Locale.ROOT, "roofs%s: GEMM %.1f GFLOP/s (%s), memory %.1f GB/s (%s)%n", roofs.cached() ? " (cached)" : "",
         roofs.gflops(), roofs.gemmShape(), roofs.gbps(), roofs.copyShape());
 

@@ -27,7 +27,18 @@ public final class Main implements Runnable {
 
   /** The command tree, for main and for tests. */
   public static CommandLine commandLine() {
-    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+        .setExecutionExceptionHandler((e, cl, parsed) -> {
+          // What a user can fix (no such case, file or device) as one line; anything else with its trace.
+          if (e instanceof IllegalArgumentException || e instanceof java.io.IOException
+              || e instanceof io.plugkit.driver.UnsupportedFeatureException) {
+            cl.getErr().println("plugkit " + cl.getCommandName() + ": " + e.getMessage()
+                + (e instanceof java.nio.file.NoSuchFileException ? ": no such file" : ""));
+          } else {
+            e.printStackTrace(cl.getErr());
+          }
+          return 1;
+        });
   }
 
   @Override public void run() {
@@ -64,7 +75,7 @@ public final class Main implements Runnable {
     @Option(names = {"--exclude", "-x"}, paramLabel = "TEXT", description = "Skip the cases whose id contains TEXT; repeatable.")
     List<String> excludes = new ArrayList<>();
 
-    @Option(names = "--out", paramLabel = "DIR", description = "Write bench.json, bench.csv and bench.png into DIR.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Write bench.json, bench.csv, bench.md and bench.png into DIR.")
     Path out;
 
     @Option(names = "--with-torch", description = "Time PyTorch side by side (each case right after plugkit's).")
@@ -82,6 +93,14 @@ public final class Main implements Runnable {
     @Option(names = "--remeasure-roofs", description = "Measure the roofs again and update the cache.")
     boolean remeasureRoofs;
 
+    @Option(names = "--roof-gemm-size", paramLabel = "S", description = "GEMM roof: an S x S x S matmul "
+        + "(default: 2048 on the CPU, 8192 on CUDA).")
+    Integer roofGemmSize;
+
+    @Option(names = "--roof-vector-size", paramLabel = "N", description = "Memory roof: an add of two N-float "
+        + "vectors (default: 6 Mi on the CPU, 32 Mi on CUDA).")
+    Integer roofVectorSize;
+
     @Option(names = "--list", description = "List the selected cases with their bound and FLOPs, run nothing.")
     boolean list;
 
@@ -92,13 +111,17 @@ public final class Main implements Runnable {
       }
       if (repeats < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--repeats: expected >= 1 but got " + repeats);
       if (warmup < 0) throw new CommandLine.ParameterException(spec.commandLine(), "--warmup: expected >= 0 but got " + warmup);
+      if ((roofGemmSize != null && roofGemmSize < 1) || (roofVectorSize != null && roofVectorSize < 1)) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--roof-gemm-size, --roof-vector-size: expected >= 1");
+      }
       if (threads != null && threads < 1) {
         throw new CommandLine.ParameterException(spec.commandLine(), "--threads: expected >= 1 but got " + threads);
       }
       if (list) {
         for (BenchCase c : Benchmark.select(Benchmark.allCases(), filters, excludes)) {
-          System.out.printf(Locale.ROOT, "%s  [%s; fwd %.3g FLOP, %.3g B]%n", c.id(), c.bound().name().toLowerCase(Locale.ROOT),
-              c.flops(Harness.Mode.FWD), c.bytes(Harness.Mode.FWD));
+          System.out.println(c.bound() == Cost.Bound.UNKNOWN ? c.id() + "  [no formula: timed only]"
+              : String.format(Locale.ROOT, "%s  [%s; fwd %.3g FLOP, %.3g B]", c.id(), c.bound().name().toLowerCase(Locale.ROOT),
+                  c.flops(Harness.Mode.FWD), c.bytes(Harness.Mode.FWD)));
         }
         return 0;
       }
@@ -109,7 +132,9 @@ public final class Main implements Runnable {
       else throw new CommandLine.ParameterException(spec.commandLine(), "--device: expected cpu or cuda but got " + device);
       int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
       Benchmark.run(new Benchmark.Options(d, t, warmup, repeats, filters, excludes, withTorch, python, torchScript, out,
-          roofCache == null ? Roofs.defaultCache() : roofCache, remeasureRoofs), System.out);
+          roofCache == null ? Roofs.defaultCache() : roofCache, remeasureRoofs,
+          roofGemmSize == null ? Roofs.defaultGemmSize(d) : roofGemmSize,
+          roofVectorSize == null ? Roofs.defaultVectorSize(d) : roofVectorSize), System.out);
       return 0;
     }
   }

@@ -35,6 +35,21 @@ public record Roofs(double gflops, double gbps, String gemmShape, String copySha
    * then stored there (unless cache is null) as the higher of the new and the cached value of each.
    */
   public static Roofs get(Device device, String key, Path cache, boolean remeasure) {
+    return get(device, key, cache, remeasure, defaultGemmSize(device), defaultVectorSize(device));
+  }
+
+  /** CPU: 2048^3 (17 GFLOP) keeps OpenBLAS in its steady state; the GPU needs more to fill it. */
+  public static int defaultGemmSize(Device device) { return device.isCuda() ? 8192 : 2048; }
+
+  /**
+   * 6 Mi floats = 24 MiB per array: well past the last-level cache, yet under glibc's largest mmap
+   * threshold (32 MiB), so after the first run the output comes from the heap instead of fresh
+   * page-faulting pages (the cases' outputs are allocated the same way). 32 Mi floats on CUDA.
+   */
+  public static int defaultVectorSize(Device device) { return device.isCuda() ? 32 << 20 : 6 << 20; }
+
+  /** As {@link #get(Device, String, Path, boolean)} with the roof kernels' sizes given (the key should name them). */
+  public static Roofs get(Device device, String key, Path cache, boolean remeasure, int gemmSize, int vectorSize) {
     Map<String, Object> all = new LinkedHashMap<>();
     if (cache != null && Files.isReadable(cache)) {
       try {
@@ -48,7 +63,7 @@ public record Roofs(double gflops, double gbps, String gemmShape, String copySha
     Roofs old = all.get(key) instanceof Map<?, ?> c && c.get("gflops") instanceof Double f && c.get("gbps") instanceof Double b
         ? new Roofs(f, b, String.valueOf(c.get("gemm")), String.valueOf(c.get("copy")), true) : null;
     if (old != null && !remeasure) return old;
-    Roofs now = measure(device);
+    Roofs now = measure(device, gemmSize, vectorSize);
     if (old != null) {
       System.out.printf(java.util.Locale.ROOT, "roofs measured now: GEMM %.1f GFLOP/s, memory %.1f GB/s; cached: %.1f, %.1f;"
           + " keeping the higher of each%n", now.gflops, now.gbps, old.gflops, old.gbps);
@@ -72,15 +87,9 @@ public record Roofs(double gflops, double gbps, String gemmShape, String copySha
     return r;
   }
 
-  /** Measures both roofs on {@code device} now. */
-  public static Roofs measure(Device device) {
+  /** Measures both roofs on {@code device} now: an s x s x s matmul and an n-element add. */
+  public static Roofs measure(Device device, int s, int n) {
     Driver driver = Drivers.of(device);
-    // CPU: 2048^3 (17 GFLOP) keeps OpenBLAS in its steady state; the GPU needs more to fill it.
-    int s = device.isCuda() ? 8192 : 2048;
-    // 6 Mi floats = 24 MiB per array: well past the last-level cache, yet under glibc's largest mmap
-    // threshold (32 MiB), so after the first run the output comes from the heap instead of fresh
-    // page-faulting pages (the cases' outputs are allocated the same way). 32 Mi floats on CUDA.
-    int n = device.isCuda() ? 32 << 20 : 6 << 20;
     try (Scope scope = Scope.open(); var off = GradMode.disable()) {
       Tensor a = Tensor.uniform(device, 1, -1f, 1f, s, s);
       Tensor b = Tensor.uniform(device, 2, -1f, 1f, s, s);

@@ -43,6 +43,11 @@ final class Table {
     out.printf(Locale.ROOT, "spread = (max - min) / median of the timed runs; ! marks %d of %d rows above %.0f%% (noisy)."
         + " of roof: the median's GFLOP/s over the GEMM roof (bound compute) or GB/s over the memory roof (bound memory).%n",
         noisy, rows.size(), 100 * Results.NOISY);
+    // Past the GEMM roof cannot happen: the roof was measured while other work held the cores.
+    if (rows.stream().anyMatch(r -> r.bound().equals("compute") && r.fractionOfRoof() > 1)) {
+      out.println("A compute-bound case passed 100% of the GEMM roof: the roof was measured under load."
+          + " Run with --remeasure-roofs on a quiet machine (the cache keeps the highest measurement).");
+    }
   }
 
   private static String fmt(String f, double v) { return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, f, v); }
