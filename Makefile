@@ -110,8 +110,11 @@ test: native fatbin emulated-cuda
 demo: java
 	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main demo
 
+# `make bench ARGS="--filter conv2d"`: table, and build/bench/bench.{json,csv,png}; TORCH= drops PyTorch.
+BENCH_OUT ?= build/bench
+TORCH ?= --with-torch
 bench: java
-	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main bench $(ARGS)
+	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main bench --out $(BENCH_OUT) $(TORCH) $(ARGS)
 
 doctor: java
 	$(JAVA) -cp '$(BENCH_CP)' io.plugkit.bench.Main doctor
@@ -126,3 +129,11 @@ gpu-bundle: java
 clean:
 	rm -rf build
 	$(MVN) clean
+
+# JMH benchmarks of the plug-in ops (java/plugkit-jmh), JMH's own options in ARGS, e.g.
+# `make jmh ARGS="-f 1 -wi 1 -i 2 Blur"` (a regex picks benchmarks; `ARGS=-h` lists the options).
+# JMH forks with this JVM's flags, so --enable-native-access reaches the measured JVM too.
+JMH_CP := java/plugkit-jmh/target/classes:java/plugkit-jmh/target/lib/*
+.PHONY: jmh
+jmh: java
+	$(JAVA) --sun-misc-unsafe-memory-access=allow -cp '$(JMH_CP)' io.plugkit.jmh.Main $(ARGS)

@@ -30,3 +30,15 @@ PK_KERNEL void tanh_forward(int64_t n, const float* x, float* y) {
 PK_KERNEL void tanh_backward(int64_t n, const float* y, const float* dy, float* dx) {
   PK_FOR(i, n) { dx[i] = dy[i] * (1.0f - y[i] * y[i]); }
 }
+
+// PyTorch's leaky_relu: x > 0 ? x : x * slope, any slope. NaN propagates (NaN > 0 is false and
+// NaN * slope is NaN); x = 0 gives 0 * slope (-0 for a negative slope), as PyTorch's.
+PK_KERNEL void leaky_relu_forward(int64_t n, const float* x, float* y, float slope) {
+  PK_FOR(i, n) { y[i] = x[i] > 0.0f ? x[i] : x[i] * slope; }
+}
+
+// PyTorch's leaky_relu_backward: x > 0 ? dy : dy * slope, so the gradient at exactly 0 and at a
+// NaN input is dy * slope.
+PK_KERNEL void leaky_relu_backward(int64_t n, const float* x, const float* dy, float* dx, float slope) {
+  PK_FOR(i, n) { dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * slope; }
+}

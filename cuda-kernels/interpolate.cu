@@ -56,6 +56,7 @@ PK_INLINE void interp_linear_source(int64_t dst, int inSize, int outSize, float 
 
 PK_KERNEL void interpolate_nearest_forward(int64_t n, const float* x, float* y, int height, int width,
                                            int outH, int outW, float scaleH, float scaleW, int exact) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -64,6 +65,19 @@ PK_KERNEL void interpolate_nearest_forward(int64_t n, const float* x, float* y, 
     int64_t w = interp_nearest_source(ow, width, outW, scaleW, exact);
     y[i] = x[(plane * height + h) * width + w];
   }
+#else
+  // Host: the column sources once per call, the row source once per output row (same index math).
+  int64_t* ws = (int64_t*)malloc(sizeof(int64_t) * outW);
+  for (int64_t ow = 0; ow < outW; ++ow) ws[ow] = interp_nearest_source(ow, width, outW, scaleW, exact);
+  PK_FOR_WORK(r, n / outW, outW) {
+    const int64_t oh = r % outH;
+    const int64_t plane = r / outH;
+    const float* src = x + (plane * height + interp_nearest_source(oh, height, outH, scaleH, exact)) * width;
+    float* yr = y + r * outW;
+    for (int64_t ow = 0; ow < outW; ++ow) yr[ow] = src[ws[ow]];
+  }
+  free(ws);
+#endif
 }
 
 // Adds into dx, which the caller zeroes.
@@ -211,6 +225,7 @@ PK_INLINE int64_t interp_clamp(int64_t i, int size) { return i < 0 ? 0 : (i > si
 
 PK_KERNEL void interpolate_bicubic_forward(int64_t n, const float* x, float* y, int height, int width,
                                            int outH, int outW, float scaleH, float scaleW, int alignCorners) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t ow = i % outW;
     int64_t oh = (i / outW) % outH;
@@ -232,6 +247,42 @@ PK_KERNEL void interpolate_bicubic_forward(int64_t n, const float* x, float* y, 
     }
     y[i] = acc;
   }
+#else
+  // Host: the column taps and weights once per call, the rows once per output row; the sums in
+  // the same order as above.
+  int64_t* ws = (int64_t*)malloc(sizeof(int64_t) * 4 * outW);
+  float* cws = (float*)malloc(sizeof(float) * 4 * outW);
+  for (int64_t ow = 0; ow < outW; ++ow) {
+    int64_t w0;
+    interp_cubic_source(ow, scaleW, alignCorners, &w0, &cws[4 * ow]);
+    for (int b = 0; b < 4; ++b) ws[4 * ow + b] = interp_clamp(w0 - 1 + b, width);
+  }
+  PK_FOR_WORK(r, n / outW, outW) {
+    const int64_t oh = r % outH;
+    const int64_t plane = r / outH;
+    int64_t h0;
+    float ch[4];
+    interp_cubic_source(oh, scaleH, alignCorners, &h0, ch);
+    const float* xp = x + plane * height * width;
+    const float* rows[4];
+    for (int a = 0; a < 4; ++a) rows[a] = xp + interp_clamp(h0 - 1 + a, height) * width;
+    float* yr = y + r * outW;
+    for (int64_t ow = 0; ow < outW; ++ow) {
+      const int64_t* wt = ws + 4 * ow;
+      const float* cw = cws + 4 * ow;
+      float acc = 0.0f;
+      for (int a = 0; a < 4; ++a) {
+        const float* row = rows[a];
+        float r = row[wt[0]] * cw[0];
+        for (int b = 1; b < 4; ++b) r += row[wt[b]] * cw[b];
+        acc = a == 0 ? r * ch[0] : acc + r * ch[a];
+      }
+      yr[ow] = acc;
+    }
+  }
+  free(ws);
+  free(cws);
+#endif
 }
 
 // Adds into dx, which the caller zeroes. Same size passes the gradient through unchanged even when
@@ -319,6 +370,7 @@ PK_INLINE int64_t interp_area_first(int64_t p, int in, int out) {
 // Writes every dx value (no zeroing needed).
 PK_KERNEL void interpolate_area_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
                                          int outW) {
+#if PK_GPU
   PK_FOR(i, n) {
     int64_t w = i % width;
     int64_t h = (i / width) % height;
@@ -335,4 +387,43 @@ PK_KERNEL void interpolate_area_backward(int64_t n, const float* dy, float* dx, 
     }
     dx[i] = sum;
   }
+#else
+  // Host: each axis' first reader per input and window start and size per output, once per call;
+  // one item per input row; the same sums in the same order as above.
+  int64_t* firstH = (int64_t*)malloc(sizeof(int64_t) * height);
+  int64_t* firstW = (int64_t*)malloc(sizeof(int64_t) * width);
+  int64_t* startH = (int64_t*)malloc(sizeof(int64_t) * outH);
+  int64_t* startW = (int64_t*)malloc(sizeof(int64_t) * outW);
+  float* kh = (float*)malloc(sizeof(float) * outH);
+  float* kw = (float*)malloc(sizeof(float) * outW);
+  for (int64_t h = 0; h < height; ++h) firstH[h] = interp_area_first(h, height, outH);
+  for (int64_t w = 0; w < width; ++w) firstW[w] = interp_area_first(w, width, outW);
+  for (int64_t oh = 0; oh < outH; ++oh) {
+    startH[oh] = interp_area_start(oh, height, outH);
+    kh[oh] = (float)(interp_area_end(oh, height, outH) - startH[oh]);
+  }
+  for (int64_t ow = 0; ow < outW; ++ow) {
+    startW[ow] = interp_area_start(ow, width, outW);
+    kw[ow] = (float)(interp_area_end(ow, width, outW) - startW[ow]);
+  }
+  PK_FOR_WORK(r, n / width, (int64_t)width * 4) {
+    const int64_t h = r % height;
+    const int64_t plane = r / height;
+    const float* dyp = dy + plane * outH * outW;
+    float* dxr = dx + r * width;
+    for (int64_t w = 0; w < width; ++w) {
+      float sum = 0.0f;
+      for (int64_t oh = firstH[h]; oh < outH && startH[oh] <= h; ++oh) {
+        for (int64_t ow = firstW[w]; ow < outW && startW[ow] <= w; ++ow) sum += dyp[oh * outW + ow] / (kh[oh] * kw[ow]);
+      }
+      dxr[w] = sum;
+    }
+  }
+  free(firstH);
+  free(firstW);
+  free(startH);
+  free(startW);
+  free(kh);
+  free(kw);
+#endif
 }

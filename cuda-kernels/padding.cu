@@ -19,6 +19,9 @@
 // order, so the sum has PyTorch CPU's order and no atomics are needed; every dx value is
 // written once, padding the crop region with zeros.
 #include "plugkit/portable.cuh"
+#if !PK_GPU
+#include <stdlib.h>
+#endif
 
 #define PAD2D_CONSTANT 0
 #define PAD2D_REFLECT 1
@@ -39,6 +42,25 @@ PK_INLINE int64_t pad2d_source(int64_t j, int size, int padLo, int padHi, int mo
   if (c < 0) c = -c;                          // reflect
   if (c >= size) c = 2 * (int64_t)(size - 1) - c;
   return c;
+}
+
+// The run of outputs [*from, *to) along one dim that read the input in order: output j reads
+// j + *shift there (pad2d_source's value, found without it), so a row copies it in one go.
+PK_INLINE void pad2d_straight_run(int size, int padLo, int padHi, int out, int mode, int64_t* from, int64_t* to,
+                                  int64_t* shift) {
+  const int64_t start = padLo > 0 ? padLo : 0;
+  int64_t len = size;
+  *shift = -(int64_t)padLo;
+  if (mode == PAD2D_CIRCULAR) {  // the crop, unwrapped, after the positive low pad
+    const int64_t lo = padLo < 0 ? -(int64_t)padLo : 0;
+    len = size - lo - (padHi < 0 ? -(int64_t)padHi : 0);
+    *shift = lo - start;
+  } else if (padLo < 0) {
+    len = size + padLo;  // the cropped-off inputs read by no output
+  }
+  int64_t end = start + (len > 0 ? len : 0);
+  *from = start < out ? start : out;
+  *to = end < out ? end : out;
 }
 
 // The outputs that read input index i along one dim, as up to three ascending runs
@@ -97,6 +119,8 @@ PK_KERNEL void pad2d_forward(int64_t n, const float* __restrict__ x, float* __re
   }
 #else
   // Host: one item per output row; its source row is found once.
+  int64_t runFrom, runTo, runShift;
+  pad2d_straight_run(width, padLeft, padRight, outW, mode, &runFrom, &runTo, &runShift);
   PK_FOR_WORK(r, n / outW, outW) {
     const int64_t oh = r % outH;
     const int64_t plane = r / outH;
@@ -107,7 +131,14 @@ PK_KERNEL void pad2d_forward(int64_t n, const float* __restrict__ x, float* __re
       continue;
     }
     const float* src = x + (plane * height + h) * width;
-    for (int64_t ow = 0; ow < outW; ++ow) {
+    // The straight run is a plain copy (vectorised); only the borders look their source up.
+    for (int64_t ow = 0; ow < runFrom; ++ow) {
+      const int64_t w = pad2d_source(ow, width, padLeft, padRight, mode);
+      row[ow] = w < 0 ? value : src[w];
+    }
+    const float* run = src + runShift;
+    for (int64_t ow = runFrom; ow < runTo; ++ow) row[ow] = run[ow];
+    for (int64_t ow = runTo; ow < outW; ++ow) {
       const int64_t w = pad2d_source(ow, width, padLeft, padRight, mode);
       row[ow] = w < 0 ? value : src[w];
     }
@@ -143,18 +174,37 @@ PK_KERNEL void pad2d_backward(int64_t n, const float* __restrict__ dy, float* __
     dx[i] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
   }
 #else
-  // Host: one item per input row; the row's readers are found once, the columns' per value.
+  // Host: one item per input row; the columns' readers are found once per call, the row's once
+  // per row.
+  int64_t* colRuns = (int64_t*)malloc(sizeof(int64_t) * 6 * width);
+  int* colCount = (int*)malloc(sizeof(int) * width);
+  for (int64_t w = 0; w < width; ++w) {
+    colCount[w] = pad2d_readers(w, width, padLeft, padRight, outW, mode, colRuns + 6 * w, colRuns + 6 * w + 3);
+  }
   PK_FOR_WORK(r, n / width, width) {
     const int64_t h = r % height;
     const int64_t plane = r / height;
-    int64_t rowFrom[3], rowTo[3], colFrom[3], colTo[3];
+    int64_t rowFrom[3], rowTo[3];
     const int rows = pad2d_readers(h, height, padTop, padBottom, outH, mode, rowFrom, rowTo);
     const float* dyp = dy + plane * outH * outW;
     float* row = dx + r * width;
+    if (rows == 1 && rowTo[0] - rowFrom[0] == 1) {
+      // One output row reads this input row (all but replicate's edge rows and reflect's and
+      // circular's mirrored ones): a value read once is 0 + that one value, pad2d_gather's sum.
+      const float* dyr = dyp + rowFrom[0] * outW;
+      for (int64_t w = 0; w < width; ++w) {
+        const int64_t* c = colRuns + 6 * w;
+        row[w] = colCount[w] == 1 && c[3] - c[0] == 1 ? 0.0f + dyr[c[0]]
+                                                     : pad2d_gather(dyp, outW, rows, rowFrom, rowTo, colCount[w], c, c + 3);
+      }
+      continue;
+    }
     for (int64_t w = 0; w < width; ++w) {
-      const int cols = pad2d_readers(w, width, padLeft, padRight, outW, mode, colFrom, colTo);
-      row[w] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, cols, colFrom, colTo);
+      const int64_t* c = colRuns + 6 * w;
+      row[w] = pad2d_gather(dyp, outW, rows, rowFrom, rowTo, colCount[w], c, c + 3);
     }
   }
+  free(colRuns);
+  free(colCount);
 #endif
 }

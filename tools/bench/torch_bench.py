@@ -2,7 +2,7 @@
 
 Prints {"torch": version} on one line, then reads one JSON case per stdin line (the Java harness
 writes them: id, op, args, mode, device, threads, warmup, repeats) and answers each with one line
-{"id": ..., "median_ms": ..., "min_ms": ...}. The harness sends a case right after timing its own
+{"id": ..., "median_ms": ..., "min_ms": ..., "max_ms": ..., "samples_ms": [...]}. The harness sends a case right after timing its own
 side of it, so both sides of a ratio run minutes apart at most, not a whole table apart.
 Each op builds the same shapes as the Java case; "fwd" times the forward, "fwdbwd" the forward
 plus backward of sum(out * g) with g fixed. Inputs are uniform in [-1, 1).
@@ -42,6 +42,18 @@ def build(op, a, dev):
     if op in ("blur_pool", "max_blur_pool"):
         import torch_bench_blur
         return torch_bench_blur.build(op, a, dev)
+    if op == "aspp":
+        import torch_bench_aspp
+        return torch_bench_aspp.build(op, a, dev)
+    if op in ("asff_fuse", "asff"):
+        import torch_bench_asff
+        return torch_bench_asff.build(op, a, dev)
+    if op in ("pad2d", "interpolate_modes"):
+        import torch_bench_pad_interp
+        return torch_bench_pad_interp.build(op, a, dev)
+    if op == "overhead":
+        import torch_bench_overhead
+        return torch_bench_overhead.build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)
@@ -105,7 +117,7 @@ def timed(fn, device, warmup, repeats):
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
-    return {"median_ms": times[len(times) // 2], "min_ms": times[0]}
+    return {"median_ms": times[len(times) // 2], "min_ms": times[0], "max_ms": times[-1], "samples_ms": times}
 
 
 def time_case(c):

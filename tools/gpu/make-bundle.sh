@@ -13,6 +13,9 @@ mkdir -p "$out/lib"
 ver=$(sed -n 's:.*<version>\(.*\)</version>.*:\1:p' pom.xml | head -n1)
 cp "java/plugkit/target/plugkit-$ver.jar" "java/plugkit/target/plugkit-$ver-tests.jar" \
    "java/plugkit-bench/target/plugkit-bench-$ver.jar" "$out/lib/"
+# The bench CLI's parser (the chart library stays out: the runtime has no java.desktop, and bench
+# writes its JSON and CSV without the chart there).
+cp java/plugkit-bench/target/lib/picocli-*.jar "$out/lib/"
 # Test classpath: JUnit's standalone console launcher from Maven Central.
 mvn -B -q -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4 \
     -DoutputDirectory="$out/lib"

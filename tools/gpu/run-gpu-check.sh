@@ -42,8 +42,8 @@ fi
 if [ -z "$cuda_problem" ]; then
   echo "== benchmark (plugkit and PyTorch on the same GPU)"
   py=$(command -v python3)
-  $java -cp "$cp_all" io.plugkit.bench.Main bench --device cuda --python "$py" --torch-script "$here/torch_bench.py" \
-    2>&1 | tee "$out/bench.txt"
+  $java -cp "$cp_all" io.plugkit.bench.Main bench --device cuda --with-torch --out "$out/bench" --python "$py" \
+    --torch-script "$here/torch_bench.py" 2>&1 | tee "$out/bench.txt"
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || problems+=("benchmark exited with status $rc (see $out/bench.txt)")
 else

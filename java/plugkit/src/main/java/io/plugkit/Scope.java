@@ -20,7 +20,8 @@ import java.util.List;
 public final class Scope implements AutoCloseable {
   private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
 
-  private final List<Tensor> tensors = new ArrayList<>();
+  /** Guarded by this; replaced, not copied, at close. */
+  private List<Tensor> tensors = new ArrayList<>();
   private final Thread owner = Thread.currentThread();
   private final Scope parent;
   private boolean closed;
@@ -89,8 +90,8 @@ public final class Scope implements AutoCloseable {
     List<Tensor> owned;
     synchronized (this) {
       closed = true;
-      owned = new ArrayList<>(tensors);
-      tensors.clear();
+      owned = tensors;
+      tensors = new ArrayList<>(0);
     }
     for (Tensor t : owned) t.free();
   }

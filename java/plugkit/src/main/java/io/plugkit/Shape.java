@@ -5,8 +5,15 @@ import java.util.Arrays;
 /** An immutable tensor shape (row-major, NCHW for images). Dimensions may be 0. */
 public final class Shape {
   private final int[] dims;
+  /** Computed once: every op and launch asks for it. */
+  private final long numel;
 
-  private Shape(int[] dims) { this.dims = dims; }
+  private Shape(int[] dims) {
+    this.dims = dims;
+    long n = 1;
+    for (int d : dims) n = Math.multiplyExact(n, d); // throws when the element count overflows a long
+    this.numel = n;
+  }
 
   public static Shape of(int... dims) {
     for (int i = 0; i < dims.length; i++) {
@@ -14,9 +21,7 @@ public final class Shape {
         throw new IllegalArgumentException("shape: expected dimensions >= 0 but got " + Arrays.toString(dims));
       }
     }
-    Shape s = new Shape(dims.clone());
-    s.numel(); // validates that the element count fits a long
-    return s;
+    return new Shape(dims.clone());
   }
 
   public int rank() { return dims.length; }
@@ -25,11 +30,7 @@ public final class Shape {
 
   public int[] dims() { return dims.clone(); }
 
-  public long numel() {
-    long n = 1;
-    for (int d : dims) n = Math.multiplyExact(n, d);
-    return n;
-  }
+  public long numel() { return numel; }
 
   /** Row-major strides in elements. */
   public long[] strides() {

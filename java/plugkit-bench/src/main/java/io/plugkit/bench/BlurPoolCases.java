@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.ops.BlurPool;
@@ -33,9 +34,20 @@ public final class BlurPoolCases {
           Tensor x = input(d, 1, n, c, h, w);
           return new BenchCase.Workload(() -> maxFirst ? BlurPool.maxBlurPool(x, 4, 2, PadType.REFLECT, 0)
               : BlurPool.blurPool(x, 4, 2, PadType.REFLECT, 0), List.of(x));
-        }));
+        }).withCost(cost(s, maxFirst)));
       }
     }
     return cases;
+  }
+
+  /**
+   * A 4x4 depthwise filter at stride 2 (output H/2 x W/2): 2 x 16 per output element, again in the
+   * backward. max_blur_pool first takes a 2x2 stride-1 max ((H-1) x (W-1) map, 3 compares each,
+   * plus one scatter add per element in the backward).
+   */
+  static Cost cost(int[] s, boolean maxFirst) {
+    double y = n(s[0], s[1], s[2] / 2, s[3] / 2);
+    double m = maxFirst ? n(s[0], s[1], s[2] - 1, s[3] - 1) : 0;
+    return Cost.memory(32 * y + 3 * m, 64 * y + 4 * m, n(s), y);
   }
 }

@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.ops.DeformConv;
@@ -41,6 +42,18 @@ public final class DeformConvCases {
       Tensor mask = input(d, 5, n, 9, size, size);
       return new BenchCase.Workload(() -> DeformConv.deformConv2d(x, offset, w, b, mask, ONE, ONE, ONE),
           List.of(x, offset, w, b, mask));
-    });
+    }).withCost(cost(n, c, size));
+  }
+
+  /**
+   * GEMM G = 2 N Cout Ho Wo (Cin 9) and bilinear sampling S = 8 N Cin 9 Ho Wo (4 taps x multiply + add
+   * per sampled column entry; the mask multiply folds into the tap weights). Forward G + S; forward +
+   * backward 3 G (dcols and dW GEMMs) + 3 S (sampling, col2im scatter into dx, offset/mask gradients).
+   */
+  static Cost cost(int n, int c, int size) {
+    double g = 2 * n(n, c, size, size, c, 9);
+    double s = 8 * n(n, c, 9, size, size);
+    double in = n(n, c, size, size) + n(n, 18, size, size) + n(n, 9, size, size) + n(c, c, 3, 3) + c;
+    return Cost.compute(g + s, 3 * g + 3 * s, in, n(n, c, size, size));
   }
 }

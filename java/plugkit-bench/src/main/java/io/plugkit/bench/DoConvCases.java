@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Device;
 import io.plugkit.Tensor;
@@ -42,9 +43,25 @@ public final class DoConvCases {
           }
           leaves.addAll(conv.parameters());
           return new BenchCase.Workload(() -> conv.forward(x), leaves);
-        }));
+        }).withCost(cost(s, folded)));
       }
     }
     return cases;
+  }
+
+  /**
+   * The 3x3 conv: 2 N C H W (C / groups) 9. The training-time module also composes its kernel,
+   * K = (D + d_diag)^T W: 2 x C x (C / groups) x 9 x 9 (D_mul = 9). Parameters: W (C x C/groups x 9),
+   * D (C x 81, training module only), bias C. Forward + backward 3x. Groups 1
+   * is bound by the GEMM roof; depthwise (about 2 FLOPs per byte) by the memory roof.
+   */
+  static Cost cost(int[] s, boolean folded) {
+    int perGroup = s[1] / s[4];
+    double conv = 2 * n(s[0], s[1], s[2], s[3], perGroup, 9);
+    double compose = folded ? 0 : 2 * n(s[1], perGroup, 9, 9);
+    double params = n(s[1], perGroup, 9) + (folded ? 0 : n(s[1], 81)) + s[1];
+    double x = n(s[0], s[1], s[2], s[3]);
+    return s[4] == 1 ? Cost.compute(conv + compose, 3 * (conv + compose), x + params, x)
+        : Cost.memory(conv + compose, 3 * (conv + compose), x + params, x);
   }
 }

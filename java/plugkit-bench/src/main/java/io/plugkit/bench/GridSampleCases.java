@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.ops.GridSample;
@@ -31,8 +32,17 @@ public final class GridSampleCases {
         Tensor grid = input(d, 2, n, h, w, 2);
         return new BenchCase.Workload(
             () -> GridSample.gridSample(x, grid, GridSample.Mode.BILINEAR, GridSample.Padding.ZEROS, false), List.of(x, grid));
-      }));
+      }).withCost(cost(n, c, h, w)));
     }
     return cases;
+  }
+
+  /**
+   * Output as large as the input: 4 taps x (multiply + add) per output element forward; the
+   * backward scatters the same 4 taps into dx and reads them again for dgrid (16 per element).
+   */
+  static Cost cost(int n, int c, int h, int w) {
+    double y = n(n, c, h, w);
+    return Cost.memory(8 * y, 24 * y, n(n, c, h, w) + n(n, h, w, 2), y);
   }
 }

@@ -8,14 +8,54 @@ import io.plugkit.driver.Drivers;
 import java.util.Arrays;
 
 /**
- * Times a case: warm-up runs (at least the given count and two seconds, at most 2000), then the median of
- * timed repeats, synchronizing the device each run.
+ * Times a case: warm-up runs (at least the given count and two seconds, at most 2000), then the timed
+ * repeats, each ended by synchronizing the device and timed by the host clock (System.nanoTime): on
+ * CUDA this includes the launch overhead, as PyTorch's side (torch.cuda.synchronize) does.
  */
 public final class Harness {
   public enum Mode { FWD, FWDBWD }
 
-  /** Median and minimum milliseconds of one case in one mode. */
-  public record Timing(double medianMs, double minMs) {}
+  /**
+   * Median, minimum and maximum milliseconds of one case in one mode, and every timed run (sorted;
+   * empty when only the summary is known).
+   */
+  public record Timing(double medianMs, double minMs, double maxMs, double[] samplesMs) {
+    public Timing(double medianMs, double minMs) { this(medianMs, minMs, Double.NaN, new double[0]); }
+
+    /** From the timed runs (any order). */
+    public static Timing of(double[] ms) {
+      double[] sorted = ms.clone();
+      Arrays.sort(sorted);
+      return new Timing(median(sorted), sorted[0], sorted[sorted.length - 1], sorted);
+    }
+
+    /** (max - min) / median: how far the repeats spread; NaN when max is unknown. */
+    public double spread() { return (maxMs - minMs) / medianMs; }
+
+    /**
+     * (third quartile - first quartile) / median, quartiles linearly interpolated: the spread of the
+     * bulk of the runs, which one run interrupted by another process does not move. Without the
+     * samples, {@link #spread()}.
+     */
+    public double iqrSpread() {
+      if (samplesMs.length < 2) return spread();
+      return (quantile(samplesMs, 0.75) - quantile(samplesMs, 0.25)) / medianMs;
+    }
+  }
+
+  /** The q-quantile of sorted values, linearly interpolated between neighbours. */
+  static double quantile(double[] sorted, double q) {
+    double pos = q * (sorted.length - 1);
+    int lo = (int) Math.floor(pos);
+    int hi = Math.min(lo + 1, sorted.length - 1);
+    return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+  }
+
+  /** The median of sorted values (the mean of the middle two for an even count). */
+  static double median(double[] sorted) {
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
 
   private static final long WARMUP_NANOS = 2_000_000_000L;
   private static final int MAX_WARMUP_RUNS = 2000;
@@ -56,8 +96,7 @@ public final class Harness {
         driver.synchronize();
         ms[i] = (System.nanoTime() - t0) / 1e6;
       }
-      Arrays.sort(ms);
-      return new Timing(ms[repeats / 2], ms[0]);
+      return Timing.of(ms);
     }
   }
 }

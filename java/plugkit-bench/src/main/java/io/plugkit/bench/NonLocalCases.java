@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Device;
 import io.plugkit.MemoryStats;
@@ -35,10 +36,24 @@ public final class NonLocalCases {
           List<Tensor> leaves = new ArrayList<>(block.parameters());
           leaves.add(x);
           return new BenchCase.Workload(() -> block.forward(x), leaves);
-        }));
+        }).withCost(cost(s)));
       }
     }
     return cases;
+  }
+
+  /**
+   * Embedded Gaussian with inter = C/2 = Ci, P = H W positions, M = P/4 after the 2x2 max-pool: the
+   * theta, phi, g 1x1 convs and W (4 x 2 N P C Ci), theta^T phi and attention x g (2 x 2 N P M Ci).
+   * Softmax, pooling, BN and the residual are not counted. Forward + backward: 3x (two GEMMs per GEMM).
+   */
+  static Cost cost(int[] s) {
+    double p = n(s[2], s[3]);
+    double m = n(s[2] / 2, s[3] / 2);
+    double ci = s[1] / 2;
+    double g = 8 * s[0] * p * s[1] * ci + 4 * s[0] * p * m * ci;
+    double params = 4 * s[1] * ci + 3 * ci + 3.0 * s[1];
+    return Cost.compute(g, 3 * g, n(s) + params, n(s));
   }
 
   private static String id(int[] s, boolean fused) {

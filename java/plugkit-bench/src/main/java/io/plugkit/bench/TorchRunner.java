@@ -60,6 +60,13 @@ public final class TorchRunner implements AutoCloseable {
         System.err.println("bench: no PyTorch timing for " + caseJson);
         return null;
       }
+      // Every timed run when the script sends them (same median rule as plugkit's), else its summary.
+      if (Json.parse(line) instanceof java.util.Map<?, ?> r && r.get("samples_ms") instanceof java.util.List<?> l
+          && !l.isEmpty()) {
+        double[] ms = new double[l.size()];
+        for (int i = 0; i < ms.length; i++) ms[i] = ((Number) l.get(i)).doubleValue();
+        return Harness.Timing.of(ms);
+      }
       return new Harness.Timing(Double.parseDouble(m.group(1)), Double.parseDouble(m.group(2)));
     } catch (IOException e) {
       System.err.println("bench: PyTorch side failed: " + e.getMessage());

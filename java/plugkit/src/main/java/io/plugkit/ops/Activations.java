@@ -1,5 +1,6 @@
 package io.plugkit.ops;
 
+import static io.plugkit.driver.ArgKind.F32;
 import static io.plugkit.driver.ArgKind.PTR;
 
 import io.plugkit.Tensor;
@@ -14,6 +15,8 @@ public final class Activations {
   static final Kernel SIGMOID_BACKWARD = Kernel.of("sigmoid_backward", PTR, PTR, PTR);
   static final Kernel TANH_FORWARD = Kernel.of("tanh_forward", PTR, PTR);
   static final Kernel TANH_BACKWARD = Kernel.of("tanh_backward", PTR, PTR, PTR);
+  static final Kernel LEAKY_RELU_FORWARD = Kernel.of("leaky_relu_forward", PTR, PTR, F32);
+  static final Kernel LEAKY_RELU_BACKWARD = Kernel.of("leaky_relu_backward", PTR, PTR, PTR, F32);
 
   private Activations() {}
 
@@ -25,6 +28,22 @@ public final class Activations {
     return Autograd.record("relu", y, g -> {
       Tensor dx = Tensor.emptyLike(x);
       x.driver().launch(RELU_BACKWARD, x.numel(), x.address(), g.address(), dx.address());
+      return new Tensor[] {dx};
+    }, x);
+  }
+
+  /**
+   * PyTorch's leaky_relu: {@code x > 0 ? x : x * negativeSlope}, any slope (NaN and infinities
+   * included). A NaN input gives NaN; the gradient is {@code dy} where x > 0 and
+   * {@code dy * negativeSlope} elsewhere, at exactly 0 and at NaN inputs too.
+   */
+  public static Tensor leakyRelu(Tensor x, float negativeSlope) {
+    Checks.tensor(x, "x");
+    Tensor y = Tensor.emptyLike(x);
+    x.driver().launch(LEAKY_RELU_FORWARD, x.numel(), x.address(), y.address(), negativeSlope);
+    return Autograd.record("leaky_relu", y, g -> {
+      Tensor dx = Tensor.emptyLike(x);
+      x.driver().launch(LEAKY_RELU_BACKWARD, x.numel(), x.address(), g.address(), dx.address(), negativeSlope);
       return new Tensor[] {dx};
     }, x);
   }
