@@ -3,6 +3,7 @@ package io.plugkit.nn;
 import io.plugkit.Device;
 import io.plugkit.Tensor;
 import io.plugkit.ops.Activations;
+import io.plugkit.ops.AtrousConv;
 import io.plugkit.ops.Interpolate;
 import io.plugkit.ops.InterpolateOptions;
 import io.plugkit.ops.Layout;
@@ -100,13 +101,19 @@ public final class Aspp extends Module {
 
   /**
    * The convolutions of the 1x1 branch and of every atrous branch over one input, each [N, out, H, W]
-   * before its BN. One place so a fused multi-rate kernel (one pass for all rates) can replace the
-   * separate convolutions without touching the rest.
+   * before its BN: one {@link AtrousConv#multiRate} call (the centre taps of all rates are one GEMM,
+   * or separate convolutions where that measured faster for this geometry), split per branch.
    */
   private Tensor[] branchConvs(Tensor x) {
-    Tensor[] out = new Tensor[branches.length];
-    for (int i = 0; i < branches.length; i++) out[i] = branches[i].get(0).forward(x);
-    return out;
+    Tensor[] weights = new Tensor[branches.length];
+    int[] rates = new int[branches.length];
+    int[] sizes = new int[branches.length];
+    for (int i = 0; i < branches.length; i++) {
+      weights[i] = ((Conv2d) branches[i].get(0)).weight().tensor();
+      rates[i] = i == 0 ? 1 : this.rates[i - 1];
+      sizes[i] = weights[i].dim(0);
+    }
+    return Layout.split(AtrousConv.multiRate(x, weights, null, rates), sizes, 1);
   }
 
   /** torchvision's {@code convs} ModuleList: a named container, never applied as a whole. */

@@ -93,16 +93,23 @@ final class AtrousTaps {
     } catch (RuntimeException | Error e) {
       failure = e;
     }
+    // Every part is waited for, interrupt or not: the parts write into memory the caller frees
+    // once this returns.
+    boolean interrupted = false;
     for (Future<?> f : futures) {
-      try {
-        f.get();
-      } catch (ExecutionException e) {
-        if (failure == null) failure = e.getCause();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        if (failure == null) failure = e;
+      while (true) {
+        try {
+          f.get();
+        } catch (ExecutionException e) {
+          if (failure == null) failure = e.getCause();
+        } catch (InterruptedException e) {
+          interrupted = true;
+          continue;
+        }
+        break;
       }
     }
+    if (interrupted) Thread.currentThread().interrupt();
     if (failure instanceof RuntimeException r) throw r;
     if (failure instanceof Error e) throw e;
     if (failure != null) throw new IllegalStateException("atrous: a part failed", failure);
