@@ -47,7 +47,7 @@ public final class AsppCases {
 
   /**
    * The convolutions only (BN, ReLU, pooling, bilinear upsampling of a 1x1 map, concat, dropout
-   * are under 0.1%): the 1x1 branch 2 N Co C H W; each rate's 3x3 branch over its valid taps
+   * are under 0.5%): the 1x1 branch 2 N Co C H W; each rate's 3x3 branch over its valid taps
    * ({@link AtrousCases#validTaps}); the pooling branch's 1x1 conv on the pooled 1x1 map
    * 2 N Co C; the projection 2 N Co (R + 2) Co H W. Compute bound, 3x with the backward (in eval
    * mode too: the parameters are leaves). Bytes: x and every parameter in ({@link #params}), y out.
