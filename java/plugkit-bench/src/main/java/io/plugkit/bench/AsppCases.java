@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.nn.Aspp;
@@ -38,9 +39,31 @@ public final class AsppCases {
           leaves.add(x);
           leaves.addAll(aspp.parameters());
           return new BenchCase.Workload(() -> aspp.forward(x), leaves);
-        }));
+        }).withCost(cost(n, c, hw, hw, RATES, 256)));
       }
     }
     return cases;
+  }
+
+  /**
+   * The convolutions only (BN, ReLU, pooling, bilinear upsampling of a 1x1 map, concat, dropout
+   * are under 0.5%): the 1x1 branch 2 N Co C H W; each rate's 3x3 branch over its valid taps
+   * ({@link AtrousCases#validTaps}); the pooling branch's 1x1 conv on the pooled 1x1 map
+   * 2 N Co C; the projection 2 N Co (R + 2) Co H W. Compute bound, 3x with the backward (in eval
+   * mode too: the parameters are leaves). Bytes: x and every parameter in ({@link #params}), y out.
+   */
+  static Cost cost(int n, int c, int h, int w, int[] rates, int out) {
+    double taps = 0;
+    for (int r : rates) taps += AtrousCases.validTaps(h, w, r);
+    double f = 2.0 * n * out * (c * (double) h * w + c * taps + c + (rates.length + 2.0) * out * h * w);
+    return Cost.compute(f, 3 * f, n(n, c, h, w) + params(c, rates.length, out), n(n, out, h, w));
+  }
+
+  /**
+   * torchvision ASPP's parameter count: 1x1, R 3x3 and the pooling 1x1 convs (no bias), the
+   * (R + 2) Co -> Co projection, and R + 3 BatchNorms (weight and bias each).
+   */
+  static double params(int c, int rates, int out) {
+    return (2.0 + 9 * rates) * c * out + (rates + 2.0) * out * out + 2.0 * (rates + 3) * out;
   }
 }

@@ -62,6 +62,8 @@ public final class Benchmark {
     Device device = o.device();
     out.printf(Locale.ROOT, "plugkit benchmark: device %s (%s), F32, %d threads, %d warm-up + %d timed runs%n",
         device, Drivers.of(device).describe(), o.threads(), o.warmup(), o.repeats());
+    String coretype = RunInfo.openblasCoretypeNote();
+    if (coretype != null) out.println(coretype);
     out.println("roofs: " + (o.remeasureRoofs() || o.roofCache() == null ? "measuring" : "from " + o.roofCache()
         + " if measured before on this machine, else measuring") + " ...");
     String key = RunInfo.roofKey(device, o.threads()) + " | gemm " + o.roofGemmSize() + " | add " + o.roofVectorSize();
@@ -138,6 +140,10 @@ public final class Benchmark {
     try (PrintStream p = new PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8)) {
       p.printf(Locale.ROOT, "- Machine: %s, %s cores; device %s, %s threads, %s; %s%n", run.get("cpu"), run.get("cores"),
           run.get("device"), run.get("threads"), run.get("dtype"), run.get("libraries"));
+      if (run.get("openblas_coretype") != null) {
+        p.printf(Locale.ROOT, "- OPENBLAS_CORETYPE=%s was set: OpenBLAS ran that core's kernels, not its own pick for this CPU%n",
+            run.get("openblas_coretype"));
+      }
       p.printf(Locale.ROOT, "- %s; commit %s; %s; %s warm-up (and 2 s) + %s timed runs%s%n", run.get("jdk"), run.get("commit"),
           run.get("date"), run.get("warmup"), run.get("repeats"), run.get("torch") == null ? "" : "; PyTorch " + run.get("torch"));
       if (run.get("roofs") instanceof Map<?, ?> r) {

@@ -12,11 +12,18 @@ package io.plugkit.bench;
  */
 public record Cost(Bound bound, double fwdFlops, double fwdBwdFlops, double fwdBytes, double fwdBwdBytes) {
 
-  /** The roof a case is held against: the GEMM FLOP/s roof, the memory-bandwidth roof, or none. */
-  public enum Bound { COMPUTE, MEMORY, UNKNOWN }
+  /**
+   * The roof a case is held against: the GEMM FLOP/s roof, the memory-bandwidth roof, or none:
+   * LATENCY for a case that times the host path per call (no useful FLOPs or bytes to rate; its
+   * median is the figure), UNKNOWN for a case that states no formula.
+   */
+  public enum Bound { COMPUTE, MEMORY, LATENCY, UNKNOWN }
 
   /** A case that states no formula: timed, with no GFLOP/s, GB/s or roof fraction. */
   public static final Cost UNKNOWN = new Cost(Bound.UNKNOWN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+
+  /** Bound by per-call host latency: no FLOPs or bytes worth a rate, so no roof fraction either. */
+  public static final Cost LATENCY = new Cost(Bound.LATENCY, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
 
   /** Bound by the GEMM roof; bytes by the compulsory-traffic rule from the element counts. */
   public static Cost compute(double fwdFlops, double fwdBwdFlops, double inElems, double outElems) {

@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.ops.Interpolate;
@@ -41,6 +42,29 @@ public final class InterpolateCases {
     return new BenchCase(id, "interpolate_modes", args, d -> {
       Tensor x = input(d, 1, n, c, in, in);
       return new BenchCase.Workload(() -> Interpolate.interpolate(x, o), List.of(x));
-    });
+    }).withCost(cost(mode, n, c, in, out));
+  }
+
+  /**
+   * Per output element, forward and forward + backward (the backward scatters each tap's weighted
+   * dy into dx): nearest-exact 0 (an indexed copy) and |y| (one add per output); bilinear 8 and 16
+   * (4 taps x multiply-add, the core bilinear row); bicubic 32 and 64 (16 taps); area, whose
+   * windows here are exact s x s blocks (s = in / out), s^2 and s^2 + |x| / |y| (the avg_pool2d
+   * rule). Memory bound; bytes: x in, y out.
+   */
+  static Cost cost(Interpolate.Mode mode, int n, int c, int in, int out) {
+    double x = n(n, c, in, in);
+    double y = n(n, c, out, out);
+    return switch (mode) {
+      case NEAREST, NEAREST_EXACT -> Cost.memory(0, y, x, y);
+      case BILINEAR -> Cost.memory(8 * y, 16 * y, x, y);
+      case BICUBIC -> Cost.memory(32 * y, 64 * y, x, y);
+      case AREA -> {
+        if (in % out != 0) throw new IllegalArgumentException("area: expected in a multiple of out but got " + in + " -> " + out);
+        double s2 = n(in / out, in / out);
+        yield Cost.memory(s2 * y, s2 * y + x, x, y);
+      }
+      default -> throw new IllegalArgumentException("mode: no formula for " + mode);
+    };
   }
 }

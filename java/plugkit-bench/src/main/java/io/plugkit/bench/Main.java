@@ -120,6 +120,7 @@ public final class Main implements Runnable {
       if (list) {
         for (BenchCase c : Benchmark.select(Benchmark.allCases(), filters, excludes)) {
           System.out.println(c.bound() == Cost.Bound.UNKNOWN ? c.id() + "  [no formula: timed only]"
+              : c.bound() == Cost.Bound.LATENCY ? c.id() + "  [latency: host time per call, no roof]"
               : String.format(Locale.ROOT, "%s  [%s; fwd %.3g FLOP, %.3g B]", c.id(), c.bound().name().toLowerCase(Locale.ROOT),
                   c.flops(Harness.Mode.FWD), c.bytes(Harness.Mode.FWD)));
         }

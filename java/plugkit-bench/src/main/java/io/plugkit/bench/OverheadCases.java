@@ -16,7 +16,8 @@ import java.util.Locale;
  * checks, allocation, pins, the launch), not arithmetic. Mirrored in
  * tools/bench/torch_bench_overhead.py (the same chain in eager PyTorch); in fwd mode both run
  * without grad. The second operand of add and mul is 1, so the chain neither overflows nor turns
- * into subnormals.
+ * into subnormals. Bound {@link Cost#LATENCY}: 1,000 FLOPs and 8 KB per step would rate a few
+ * MFLOP/s, a fraction of no roof worth showing; the median (us per op) is the figure.
  */
 public final class OverheadCases {
   static final int CALLS = 1000;
@@ -41,7 +42,7 @@ public final class OverheadCases {
           }
           return y;
         }, List.of(x));
-      }));
+      }).withCost(Cost.LATENCY));
     }
     return cases;
   }

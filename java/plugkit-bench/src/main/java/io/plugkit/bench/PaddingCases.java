@@ -1,6 +1,7 @@
 package io.plugkit.bench;
 
 import static io.plugkit.bench.BenchCase.input;
+import static io.plugkit.bench.Cost.n;
 
 import io.plugkit.Tensor;
 import io.plugkit.ops.Padding;
@@ -30,8 +31,20 @@ public final class PaddingCases {
       cases.add(new BenchCase(String.format(Locale.ROOT, "pad2d %s %dx%dx%dx%d p%d", name, n, c, h, w, p), "pad2d", args, d -> {
         Tensor x = input(d, 1, n, c, h, w);
         return new BenchCase.Workload(() -> Padding.pad2d(x, pad, mode), List.of(x));
-      }));
+      }).withCost(cost(n, c, h, w, pad, mode)));
     }
     return cases;
+  }
+
+  /**
+   * A copy: no forward FLOPs. The backward of constant padding is a crop (none); reflect, replicate
+   * and circular add every dy value that reads an input value into its gradient, |y| values onto
+   * |x| targets that each get at least one, so |y| - |x| adds. Memory bound; bytes: x in, y out
+   * ({@code pad} is left, right, top, bottom).
+   */
+  static Cost cost(int n, int c, int h, int w, int[] pad, Padding.Mode mode) {
+    double x = n(n, c, h, w);
+    double y = n(n, c, h + pad[2] + pad[3], w + pad[0] + pad[1]);
+    return Cost.memory(0, mode == Padding.Mode.CONSTANT ? 0 : y - x, x, y);
   }
 }

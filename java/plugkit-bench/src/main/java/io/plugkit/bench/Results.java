@@ -80,7 +80,7 @@ public record Results(Map<String, Object> run, List<Row> rows) {
 
   /** The run's description, repeated on every line so that each line stands alone. */
   private static final List<String> RUN_COLUMNS = List.of("device", "threads", "cpu", "cores", "jdk", "libraries", "commit",
-      "date");
+      "date", "openblas_coretype");
 
   public static final String CSV_HEADER = "id,op,mode,bound,flops,bytes,median_ms,min_ms,max_ms,spread,noisy,gflops,gbps,"
       + "fraction_of_roof,torch_median_ms,torch_over_plugkit," + String.join(",", RUN_COLUMNS);

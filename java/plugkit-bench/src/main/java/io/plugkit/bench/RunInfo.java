@@ -25,6 +25,8 @@ public final class RunInfo {
     m.put("device", device.toString());
     // The driver's own line: OpenBLAS's build config, or CUDA driver, cuBLAS, cuDNN versions.
     m.put("libraries", Drivers.of(device).describe());
+    // Set, it picks OpenBLAS's kernels (e.g. Haswell's AVX2 GEMM on an AVX-512 CPU); null when unset.
+    m.put("openblas_coretype", openblasCoretype());
     m.put("jdk", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
     m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
     m.put("commit", gitCommit());
@@ -47,7 +49,23 @@ public final class RunInfo {
   public static String roofKey(Device device, int threads) {
     // The libraries' versions without their paths (the CPU driver unpacks OpenBLAS to a fresh temp folder).
     return cpuModel() + " | " + Runtime.getRuntime().availableProcessors() + " cores | " + device + " | "
-        + threads + " threads | " + Drivers.of(device).describe().replaceAll(" at /\\S*", "");
+        + threads + " threads | " + Drivers.of(device).describe().replaceAll(" at /\\S*", "")
+        // The GEMM roof depends on it (182 against 294 GFLOP/s on the 2-thread AVX-512 VM with Haswell set).
+        + " | OPENBLAS_CORETYPE " + (openblasCoretype() == null ? "unset" : openblasCoretype());
+  }
+
+  /** OPENBLAS_CORETYPE from the environment (OpenBLAS reads it when it loads), null when unset or empty. */
+  public static String openblasCoretype() {
+    String v = System.getenv("OPENBLAS_CORETYPE");
+    return v == null || v.isBlank() ? null : v.trim();
+  }
+
+  /** The header line saying OPENBLAS_CORETYPE is set, or null when it is not. */
+  static String openblasCoretypeNote() {
+    String v = openblasCoretype();
+    return v == null ? null : "OPENBLAS_CORETYPE=" + v + " is set: OpenBLAS runs " + v + "'s kernels, not the ones it would"
+        + " pick for this CPU (GEMM rates and the GEMM roof follow it; `env -u OPENBLAS_CORETYPE make bench ...` measures"
+        + " with the CPU's own)";
   }
 
   static String cpuModel() {

@@ -5,7 +5,11 @@ import io.plugkit.Tensor;
 import io.plugkit.autograd.GradMode;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Drivers;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -26,7 +30,9 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * One op at one shape, timed by JMH: {@link #forward} (no grad) and {@link #forwardBackward}. Each
  * subclass makes its inputs (and module) in {@link #build}, which runs in the trial's setup, outside
- * the timed methods, in a plugkit Scope kept open until the teardown. Each timed call opens its own
+ * the timed methods, in a plugkit Scope kept open until the teardown; the leaves are then moved
+ * out of it to this object (closed at the teardown), so the gradients {@link #forwardBackward}
+ * makes and drops belong to no scope and do not pile up in one. Each timed call opens its own
  * Scope, so its outputs and intermediates are freed within the call, as a training or serving loop
  * would, and on CUDA waits for the device before it returns (launches are asynchronous).
  *
@@ -76,7 +82,16 @@ public abstract class OpBenchmark {
     setupScope = io.plugkit.Scope.open();
     Workload w = build(d);
     op = w.op();
-    leaves = w.leaves();
+    // A leaf's gradient belongs to the leaf's scope, and clearGrad frees it but leaves it listed
+    // there: with the leaves in the trial's scope, each forwardBackward added one dead Tensor per
+    // leaf to that scope until the teardown, and the heap grew through a long run. Moved out to
+    // this object (the outermost scope's keep hands them to the caller), their gradients belong to
+    // no scope: clearGrad drops the last reference and nothing accumulates.
+    Set<Tensor> distinct = Collections.newSetFromMap(new IdentityHashMap<>());
+    leaves = new ArrayList<>();
+    for (Tensor leaf : w.leaves()) {
+      if (distinct.add(leaf)) leaves.add(setupScope.keep(leaf));
+    }
     try (var off = GradMode.disable()) {
       gradOut = Tensor.uniform(d, 99, 0f, 1f, op.get().dims());
     }
@@ -85,6 +100,8 @@ public abstract class OpBenchmark {
 
   @TearDown(Level.Trial)
   public void tearDown() {
+    if (leaves != null) leaves.forEach(Tensor::close); // frees their gradients too
+    leaves = null;
     if (setupScope != null) setupScope.close();
     setupScope = null;
   }
