@@ -79,6 +79,9 @@ public final class Scope implements AutoCloseable {
     return n;
   }
 
+  /** Entries in this scope's list, freed ones included (for tests of what stays listed). */
+  synchronized int entries() { return tensors.size(); }
+
   @Override public void close() {
     if (closed) return;
     if (Thread.currentThread() != owner) {

@@ -334,7 +334,9 @@ public final class Tensor implements AutoCloseable {
 
   /** Drops the gradient (PyTorch's {@code grad = None}): frees it; the next backward starts a fresh one. */
   public void clearGrad() {
-    if (grad != null) grad.free();
+    if (grad == null) return;
+    Scope.move(grad, null); // out of this tensor's scope's list: a training loop would grow it every step
+    grad.free();
     grad = null;
   }
 

@@ -5,10 +5,27 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.plugkit.ops.Elementwise;
 import org.junit.jupiter.api.Test;
 
 /** Ownership: freeing at close, moving out, views, use after free, misuse. */
 class ScopeTest {
+  @Test
+  void clearGradTakesTheGradientOffItsScopesList() {
+    try (Scope s = Scope.open()) {
+      Tensor w = Tensor.ones(Device.cpu(), 3).requiresGrad(true);
+      int listed = s.entries();
+      for (int step = 0; step < 50; step++) {
+        try (Scope inner = Scope.open()) {
+          Elementwise.mul(w, w).backward(Tensor.ones(Device.cpu(), 3));
+        }
+        assertArrayEquals(new float[] {2, 2, 2}, w.grad().toArray());
+        w.clearGrad();
+      }
+      assertEquals(listed, s.entries(), "a cleared gradient stays listed in the leaf's scope");
+    }
+  }
+
   @Test
   void closingFreesEverythingMadeInside() {
     long before = MemoryStats.liveStorages();
