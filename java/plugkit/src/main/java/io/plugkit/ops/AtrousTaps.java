@@ -56,10 +56,12 @@ final class AtrousTaps {
   // share of the team: one join per call instead of a barrier per step.
 
   /** The parts to cut `channels` into for the calling thread's team (1 on CUDA). */
+  static volatile int maxParts = Integer.MAX_VALUE;
+
   private static int parts(Driver d, int channels, int groups) {
     if (d.device().isCuda() || groups != 1) return 1;
     int team = CpuDriver.instance().threads();
-    return Math.max(1, Math.min(team, channels / MIN_PART_CHANNELS));
+    return Math.max(1, Math.min(Math.min(team, maxParts), channels / MIN_PART_CHANNELS));
   }
 
   /** [lo, hi) of part p of count cut into parts pieces (multiples of 16 where it can). */
@@ -192,6 +194,11 @@ final class AtrousTaps {
     return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
   }
 
+  /** Images per chunk so a band scratch of `per` floats an image fits {@link #CHUNK_FLOATS}. */
+  private static int bandChunk(Geometry g, long per, int parts) {
+    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
+  }
+
   /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
   private record Operand(long base, int ld, long imageStride, boolean gathered) {}
 
@@ -205,6 +212,17 @@ final class AtrousTaps {
   }
 
   private static void forwardPart(Driver d, Geometry g, List<Tap> taps, long x, long y, int parts) {
+    if (AtrousBands.applies(g)) {
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int nb = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
+        for (int b0 = 0; b0 < g.n(); b0 += nb) {
+          AtrousBands.forward(d, g, cols, x, y, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
@@ -252,6 +270,17 @@ final class AtrousTaps {
     }
     int cm = c1 - c0;
     if (cm == 0) return;
+    if (AtrousBands.applies(g)) {
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int bn = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * bn); Tensor tmp = AtrousBands.scratch(d, per * bn)) {
+        for (int b0 = 0; b0 < g.n(); b0 += bn) {
+          AtrousBands.backwardData(d, g, cols, gy, dx, c0, c1, b0, Math.min(bn, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
       for (int b0 = 0; b0 < g.n(); b0 += nb) {
         int cnt = Math.min(nb, g.n() - b0);
@@ -301,6 +330,17 @@ final class AtrousTaps {
 
   private static void backwardWeightPart(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy,
       int parts) {
+    if (AtrousBands.applies(g)) {  // taps' w are the gradients here
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int nb = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
+        for (int b0 = 0; b0 < g.n(); b0 += nb) {
+          AtrousBands.backwardWeight(d, g, cols, x, gy, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
