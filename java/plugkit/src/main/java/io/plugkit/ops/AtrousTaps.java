@@ -49,15 +49,19 @@ final class AtrousTaps {
   private AtrousTaps() {}
 
   // ---- CPU: parts on Java threads --------------------------------------------------------------
-  // One call runs ~30 small kernels and GEMMs; on the CPU each would be an OpenMP parallel region
-  // with its barrier, and on a loaded machine a barrier waits for a descheduled team thread (a
-  // 1x256x33x33 rate-12 forward measured 12 ms on one thread and 400 ms on a team of two). So the
-  // work is cut by channels into parts, each run start to end on its own Java thread with its
-  // share of the team: one join per call instead of a barrier per step.
+  // One call runs ~30 small kernels and GEMMs; on the CPU each is an OpenMP parallel region with
+  // its barrier, and on a loaded machine a barrier waits for a descheduled team thread (a
+  // 1x256x33x33 rate-12 forward measured 12 ms on one thread and 400 ms on a team of two). Cutting
+  // the work by channels into parts, each run start to end on its own Java thread with its share of
+  // the team, makes that one join per call. On a quiet machine the parts lose instead (thinner
+  // GEMMs, each re-packing the operand they share): r12 1x256x33x33 forward 6.2 ms as one part on a
+  // team of two against 8.6-10.5 ms as two parts, r24 3.9 against 5.9, multi-rate 20 against 25.
+  // So one part is the default; maxParts (test hook, -Dplugkit.atrous.parts) allows more.
+
+  /** Parts at most (1: every step on the calling thread's whole team). */
+  static volatile int maxParts = Math.max(1, Integer.getInteger("plugkit.atrous.parts", 1));
 
   /** The parts to cut `channels` into for the calling thread's team (1 on CUDA). */
-  static volatile int maxParts = Integer.MAX_VALUE;
-
   private static int parts(Driver d, int channels, int groups) {
     if (d.device().isCuda() || groups != 1) return 1;
     int team = CpuDriver.instance().threads();

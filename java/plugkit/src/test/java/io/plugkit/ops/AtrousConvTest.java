@@ -257,7 +257,9 @@ class AtrousConvTest {
   void channelPartsOnTheCpuMatchReference() {
     Device cpu = Device.cpu();
     int before = io.plugkit.cpu.CpuDriver.instance().threads();
+    int parts = AtrousTaps.maxParts;
     io.plugkit.cpu.CpuDriver.instance().setThreads(4);
+    AtrousTaps.maxParts = 4;
     try {
       on(Path.ATROUS, () -> {
         try (Scope s = Scope.open()) {
@@ -305,6 +307,7 @@ class AtrousConvTest {
       });
     } finally {
       io.plugkit.cpu.CpuDriver.instance().setThreads(before);
+      AtrousTaps.maxParts = parts;
     }
   }
 
