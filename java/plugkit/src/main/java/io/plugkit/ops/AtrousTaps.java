@@ -4,6 +4,7 @@ import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Pins;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
 import io.plugkit.cpu.CpuDriver;
@@ -88,13 +89,15 @@ final class AtrousTaps {
     for (int p = 1; p < parts; p++) {
       int part = p;
       futures.add(POOL.submit(() -> {
-        try (Scope s = Scope.open(); ThreadLimit l = CpuDriver.limitThreads(each)) {
+        // The hold drops the pins this thread's address() calls take, also when no driver call follows
+        // them (a part whose taps all read padding): else they outlive the part on a pooled thread.
+        try (Scope s = Scope.open(); ThreadLimit l = CpuDriver.limitThreads(each); Pins h = Pins.hold()) {
           body.accept(part);
         }
       }));
     }
     Throwable failure = null;
-    try (ThreadLimit l = CpuDriver.limitThreads(each)) {
+    try (ThreadLimit l = CpuDriver.limitThreads(each); Pins h = Pins.hold()) {
       body.accept(0);
     } catch (RuntimeException | Error e) {
       failure = e;
