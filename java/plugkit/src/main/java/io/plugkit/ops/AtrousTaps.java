@@ -57,16 +57,27 @@ final class AtrousTaps {
   // the team, makes that one join per call. On a quiet machine the parts lose instead (thinner
   // GEMMs, each re-packing the operand they share): r12 1x256x33x33 forward 6.2 ms as one part on a
   // team of two against 8.6-10.5 ms as two parts, r24 3.9 against 5.9, multi-rate 20 against 25.
-  // So one part is the default; maxParts (test hook, -Dplugkit.atrous.parts) allows more.
+  // So one part is the default (the weight gradient excepted, see weightMaxParts); maxParts (test
+  // hook, -Dplugkit.atrous.parts) allows more.
 
   /** Parts at most (1: every step on the calling thread's whole team). */
   static volatile int maxParts = Math.max(1, Integer.getInteger("plugkit.atrous.parts", 1));
 
   /** The parts to cut `channels` into for the calling thread's team (1 on CUDA). */
-  private static int parts(Driver d, int channels, int groups) {
+  private static int parts(Driver d, int channels, int groups) { return parts(d, channels, groups, maxParts); }
+
+  /**
+   * The weight gradient keeps parts (one per team thread): its GEMMs are [Cout, Cin] x K, and the
+   * GEMM's own split (by columns, blocks of 256 or more) leaves a 256x256 C in one block on one
+   * thread. Two parts of 128 rows: r12 1x256x33x33 forward+backward 23.2 vs 24.9 ms, multi-rate
+   * 65.5 vs 70.1, r24 12.5 vs 14.1, r12 8x 152 vs 174 (/tmp harness, min of 10-15, 2 threads).
+   */
+  static volatile int weightMaxParts = Integer.MAX_VALUE;
+
+  private static int parts(Driver d, int channels, int groups, int cap) {
     if (d.device().isCuda() || groups != 1) return 1;
     int team = CpuDriver.instance().threads();
-    return Math.max(1, Math.min(Math.min(team, maxParts), channels / MIN_PART_CHANNELS));
+    return Math.max(1, Math.min(Math.min(team, cap), channels / MIN_PART_CHANNELS));
   }
 
   /** [lo, hi) of part p of count cut into parts pieces (multiples of 16 where it can). */
@@ -319,7 +330,7 @@ final class AtrousTaps {
    * the batch.
    */
   static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
-    int parts = parts(d, g.outChannels(), g.groups());
+    int parts = parts(d, g.outChannels(), g.groups(), weightMaxParts);
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
       // The gradient taps move with the weight taps: a Tap whose w is the gradient's address.
