@@ -18,20 +18,35 @@ PK_KERNEL void atrous_unpack_tap(int64_t n, const float* src, float* dw, int tap
 }
 
 // Every tap at once (one launch, one parallel region): weights [per, taps] as [taps, per]; n = per*taps.
+// The host reads w in order (one weight's taps at a time): per output element it read a strided
+// gather, 3.5 GB/s on a 256x256x3x3 weight (0.67 ms, a tenth of a rate-18 forward).
 PK_KERNEL void atrous_pack_taps(int64_t n, const float* w, float* dst, int taps) {
   const int64_t per = n / taps;
+#if PK_GPU
   PK_FOR(i, n) {
     const int64_t t = i / per;
     dst[i] = w[(i - t * per) * taps + t];
   }
+#else
+  PK_FOR_WORK(i, per, taps) {
+    for (int t = 0; t < taps; ++t) dst[t * per + i] = w[i * taps + t];
+  }
+#endif
 }
 
 // The adjoint of atrous_pack_taps: dw [per, taps] from src [taps, per]; n = per*taps.
 PK_KERNEL void atrous_unpack_taps(int64_t n, const float* src, float* dw, int taps) {
+#if PK_GPU
   PK_FOR(i, n) {
     const int64_t t = i % taps;
     dw[i] = src[t * (n / taps) + i / taps];
   }
+#else
+  const int64_t per = n / taps;
+  PK_FOR_WORK(i, per, taps) {
+    for (int t = 0; t < taps; ++t) dw[i * taps + t] = src[t * per + i];
+  }
+#endif
 }
 
 // Rectangle of an image batch: image b, channel c, row r < rh, column q < rw is the sample

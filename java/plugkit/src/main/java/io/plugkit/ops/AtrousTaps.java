@@ -4,6 +4,7 @@ import static io.plugkit.driver.ArgKind.I32;
 import static io.plugkit.driver.ArgKind.I64;
 import static io.plugkit.driver.ArgKind.PTR;
 
+import io.plugkit.Pins;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
 import io.plugkit.cpu.CpuDriver;
@@ -49,17 +50,34 @@ final class AtrousTaps {
   private AtrousTaps() {}
 
   // ---- CPU: parts on Java threads --------------------------------------------------------------
-  // One call runs ~30 small kernels and GEMMs; on the CPU each would be an OpenMP parallel region
-  // with its barrier, and on a loaded machine a barrier waits for a descheduled team thread (a
-  // 1x256x33x33 rate-12 forward measured 12 ms on one thread and 400 ms on a team of two). So the
-  // work is cut by channels into parts, each run start to end on its own Java thread with its
-  // share of the team: one join per call instead of a barrier per step.
+  // One call runs ~30 small kernels and GEMMs; on the CPU each is an OpenMP parallel region with
+  // its barrier, and on a loaded machine a barrier waits for a descheduled team thread (a
+  // 1x256x33x33 rate-12 forward measured 12 ms on one thread and 400 ms on a team of two). Cutting
+  // the work by channels into parts, each run start to end on its own Java thread with its share of
+  // the team, makes that one join per call. On a quiet machine the parts lose instead (thinner
+  // GEMMs, each re-packing the operand they share): r12 1x256x33x33 forward 6.2 ms as one part on a
+  // team of two against 8.6-10.5 ms as two parts, r24 3.9 against 5.9, multi-rate 20 against 25.
+  // So one part is the default (the weight gradient excepted, see weightMaxParts); maxParts (test
+  // hook, -Dplugkit.atrous.parts) allows more.
+
+  /** Parts at most (1: every step on the calling thread's whole team). */
+  static volatile int maxParts = Math.max(1, Integer.getInteger("plugkit.atrous.parts", 1));
 
   /** The parts to cut `channels` into for the calling thread's team (1 on CUDA). */
-  private static int parts(Driver d, int channels, int groups) {
+  private static int parts(Driver d, int channels, int groups) { return parts(d, channels, groups, maxParts); }
+
+  /**
+   * The weight gradient keeps parts (one per team thread): its GEMMs are [Cout, Cin] x K, and the
+   * GEMM's own split (by columns, blocks of 256 or more) leaves a 256x256 C in one block on one
+   * thread. Two parts of 128 rows: r12 1x256x33x33 forward+backward 23.2 vs 24.9 ms, multi-rate
+   * 65.5 vs 70.1, r24 12.5 vs 14.1, r12 8x 152 vs 174 (/tmp harness, min of 10-15, 2 threads).
+   */
+  static volatile int weightMaxParts = Integer.MAX_VALUE;
+
+  private static int parts(Driver d, int channels, int groups, int cap) {
     if (d.device().isCuda() || groups != 1) return 1;
     int team = CpuDriver.instance().threads();
-    return Math.max(1, Math.min(team, channels / MIN_PART_CHANNELS));
+    return Math.max(1, Math.min(Math.min(team, cap), channels / MIN_PART_CHANNELS));
   }
 
   /** [lo, hi) of part p of count cut into parts pieces (multiples of 16 where it can). */
@@ -82,13 +100,15 @@ final class AtrousTaps {
     for (int p = 1; p < parts; p++) {
       int part = p;
       futures.add(POOL.submit(() -> {
-        try (Scope s = Scope.open(); ThreadLimit l = CpuDriver.limitThreads(each)) {
+        // The hold drops the pins this thread's address() calls take, also when no driver call follows
+        // them (a part whose taps all read padding): else they outlive the part on a pooled thread.
+        try (Scope s = Scope.open(); ThreadLimit l = CpuDriver.limitThreads(each); Pins h = Pins.hold()) {
           body.accept(part);
         }
       }));
     }
     Throwable failure = null;
-    try (ThreadLimit l = CpuDriver.limitThreads(each)) {
+    try (ThreadLimit l = CpuDriver.limitThreads(each); Pins h = Pins.hold()) {
       body.accept(0);
     } catch (RuntimeException | Error e) {
       failure = e;
@@ -192,6 +212,11 @@ final class AtrousTaps {
     return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
   }
 
+  /** Images per chunk so a band scratch of `per` floats an image fits {@link #CHUNK_FLOATS}. */
+  private static int bandChunk(Geometry g, long per, int parts) {
+    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
+  }
+
   /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
   private record Operand(long base, int ld, long imageStride, boolean gathered) {}
 
@@ -205,6 +230,17 @@ final class AtrousTaps {
   }
 
   private static void forwardPart(Driver d, Geometry g, List<Tap> taps, long x, long y, int parts) {
+    if (AtrousBands.applies(g)) {
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int nb = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
+        for (int b0 = 0; b0 < g.n(); b0 += nb) {
+          AtrousBands.forward(d, g, cols, x, y, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
@@ -252,6 +288,17 @@ final class AtrousTaps {
     }
     int cm = c1 - c0;
     if (cm == 0) return;
+    if (AtrousBands.applies(g)) {
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int bn = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * bn); Tensor tmp = AtrousBands.scratch(d, per * bn)) {
+        for (int b0 = 0; b0 < g.n(); b0 += bn) {
+          AtrousBands.backwardData(d, g, cols, gy, dx, c0, c1, b0, Math.min(bn, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
       for (int b0 = 0; b0 < g.n(); b0 += nb) {
         int cnt = Math.min(nb, g.n() - b0);
@@ -283,7 +330,7 @@ final class AtrousTaps {
    * the batch.
    */
   static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
-    int parts = parts(d, g.outChannels(), g.groups());
+    int parts = parts(d, g.outChannels(), g.groups(), weightMaxParts);
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
       // The gradient taps move with the weight taps: a Tap whose w is the gradient's address.
@@ -301,6 +348,17 @@ final class AtrousTaps {
 
   private static void backwardWeightPart(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy,
       int parts) {
+    if (AtrousBands.applies(g)) {  // taps' w are the gradients here
+      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+      long per = AtrousBands.perImage(g, cols);
+      int nb = bandChunk(g, per, parts);
+      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
+        for (int b0 = 0; b0 < g.n(); b0 += nb) {
+          AtrousBands.backwardWeight(d, g, cols, x, gy, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
+        }
+      }
+      return;
+    }
     int nb = chunk(g, taps, parts);
     int cg = g.cg();
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {

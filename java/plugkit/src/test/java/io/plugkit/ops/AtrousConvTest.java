@@ -135,7 +135,12 @@ class AtrousConvTest {
       new Case(new int[] {1, 7, 9, 10}, new int[] {7, 1, 3, 3}, false, 2, 2, 2, 2, 2, 2, 7), // depthwise s2
       new Case(new int[] {1, 8, 9, 9}, new int[] {8, 8, 3, 3}, true, 1, 1, 0, 0, 2, 2, 1), // no padding
       new Case(new int[] {1, 9, 8, 7}, new int[] {8, 9, 2, 3}, true, 1, 1, 3, 2, 3, 2, 1), // even kernel, asymmetric
-      new Case(new int[] {1, 3, 6, 6}, new int[] {4, 3, 3, 3}, true, 1, 1, 1, 1, 1, 1, 1)); // rate 1
+      new Case(new int[] {1, 3, 6, 6}, new int[] {4, 3, 3, 3}, true, 1, 1, 1, 1, 1, 1, 1), // rate 1
+      // Column bands (row stride 1) with strided columns, a batch, and taps past the map's width.
+      new Case(new int[] {3, 9, 7, 11}, new int[] {10, 9, 3, 3}, true, 1, 2, 2, 3, 2, 3, 1),
+      new Case(new int[] {2, 8, 5, 9}, new int[] {9, 8, 3, 3}, false, 1, 3, 4, 3, 4, 4, 1),
+      // Even kernel height with a dilation past the map: no tap's rows cover the band (zero-filled).
+      new Case(new int[] {2, 8, 4, 6}, new int[] {8, 8, 2, 3}, true, 1, 1, 5, 1, 6, 1, 1));
 
   static Stream<Arguments> referenceCases() {
     return devicesAndPaths().flatMap(a -> CASES.stream().map(c -> Arguments.of(a.get()[0], a.get()[1], c)));
@@ -145,31 +150,49 @@ class AtrousConvTest {
   @MethodSource("referenceCases")
   void matchesReference(Device device, Path path, Case c) {
     TestDevices.assumeUsable(device);
-    on(path, () -> {
-      try (Scope s = Scope.open()) {
-        Tensor x = Tensor.uniform(device, 1, -1, 1, c.xs()).requiresGrad(true);
-        Tensor w = Tensor.uniform(device, 2, -1, 1, c.ws()).requiresGrad(true);
-        Tensor b = c.bias() ? Tensor.uniform(device, 3, -1, 1, c.ws()[0]).requiresGrad(true) : null;
-        AtrousReference r = new AtrousReference(c.xs(), c.ws(), c.sh(), c.sw(), c.ph(), c.pw(), c.dh(), c.dw(), c.groups());
-        // AtrousConv and Conv.conv2d (which routes dilation > 1 the same way) both.
-        for (boolean viaConv : new boolean[] {false, true}) {
-          x.clearGrad();
-          w.clearGrad();
-          if (b != null) b.clearGrad();
-          Tensor y = viaConv ? Conv.conv2d(x, w, b, c.options()) : AtrousConv.conv2d(x, w, b, c.options());
-          assertArrayEquals(new int[] {c.xs()[0], c.ws()[0], r.outH, r.outW}, y.dims(), "y shape");
-          float[] xv = x.toArray();
-          float[] wv = w.toArray();
-          assertClose(r.forward(xv, wv, b == null ? null : b.toArray()), y.toArray(), ATOL, RTOL, "y");
-          Tensor gout = Tensor.uniform(device, 4, -1, 1, y.dims());
-          y.backward(gout);
-          float[] g = gout.toArray();
-          assertClose(r.inputGrad(g, wv), x.grad().toArray(), ATOL, RTOL, "dx");
-          assertClose(r.weightGrad(xv, g), w.grad().toArray(), ATOL, RTOL, "dweight");
-          if (b != null) assertClose(r.biasGrad(g), b.grad().toArray(), ATOL, RTOL, "dbias");
-        }
+    on(path, () -> checkReference(device, c));
+  }
+
+  /** The per-tap rectangles (the engine before column bands; still run for row strides > 1 and groups) too. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("rowStrideOneCases")
+  void perTapRectanglesMatchReference(Case c) {
+    on(Path.ATROUS, () -> {
+      AtrousBands.enabled = false;
+      try {
+        checkReference(Device.cpu(), c);
+      } finally {
+        AtrousBands.enabled = true;
       }
     });
+  }
+
+  static Stream<Case> rowStrideOneCases() { return CASES.stream().filter(c -> c.sh() == 1 && c.groups() == 1); }
+
+  private static void checkReference(Device device, Case c) {
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.uniform(device, 1, -1, 1, c.xs()).requiresGrad(true);
+      Tensor w = Tensor.uniform(device, 2, -1, 1, c.ws()).requiresGrad(true);
+      Tensor b = c.bias() ? Tensor.uniform(device, 3, -1, 1, c.ws()[0]).requiresGrad(true) : null;
+      AtrousReference r = new AtrousReference(c.xs(), c.ws(), c.sh(), c.sw(), c.ph(), c.pw(), c.dh(), c.dw(), c.groups());
+      // AtrousConv and Conv.conv2d (which routes dilation > 1 the same way) both.
+      for (boolean viaConv : new boolean[] {false, true}) {
+        x.clearGrad();
+        w.clearGrad();
+        if (b != null) b.clearGrad();
+        Tensor y = viaConv ? Conv.conv2d(x, w, b, c.options()) : AtrousConv.conv2d(x, w, b, c.options());
+        assertArrayEquals(new int[] {c.xs()[0], c.ws()[0], r.outH, r.outW}, y.dims(), "y shape");
+        float[] xv = x.toArray();
+        float[] wv = w.toArray();
+        assertClose(r.forward(xv, wv, b == null ? null : b.toArray()), y.toArray(), ATOL, RTOL, "y");
+        Tensor gout = Tensor.uniform(device, 4, -1, 1, y.dims());
+        y.backward(gout);
+        float[] g = gout.toArray();
+        assertClose(r.inputGrad(g, wv), x.grad().toArray(), ATOL, RTOL, "dx");
+        assertClose(r.weightGrad(xv, g), w.grad().toArray(), ATOL, RTOL, "dweight");
+        if (b != null) assertClose(r.biasGrad(g), b.grad().toArray(), ATOL, RTOL, "dbias");
+      }
+    }
   }
 
   /** multiRate equals separate convs concatenated, branch by branch, with 1x1, rates past the map and null biases. */
@@ -234,7 +257,9 @@ class AtrousConvTest {
   void channelPartsOnTheCpuMatchReference() {
     Device cpu = Device.cpu();
     int before = io.plugkit.cpu.CpuDriver.instance().threads();
+    int parts = AtrousTaps.maxParts;
     io.plugkit.cpu.CpuDriver.instance().setThreads(4);
+    AtrousTaps.maxParts = 4;
     try {
       on(Path.ATROUS, () -> {
         try (Scope s = Scope.open()) {
@@ -282,6 +307,7 @@ class AtrousConvTest {
       });
     } finally {
       io.plugkit.cpu.CpuDriver.instance().setThreads(before);
+      AtrousTaps.maxParts = parts;
     }
   }
 
