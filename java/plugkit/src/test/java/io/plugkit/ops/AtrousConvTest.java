@@ -174,7 +174,7 @@ class AtrousConvTest {
       Tensor x = Tensor.uniform(device, 1, -1, 1, c.xs()).requiresGrad(true);
       Tensor w = Tensor.uniform(device, 2, -1, 1, c.ws()).requiresGrad(true);
       Tensor b = c.bias() ? Tensor.uniform(device, 3, -1, 1, c.ws()[0]).requiresGrad(true) : null;
-      AtrousReference r = new AtrousReference(c.xs(), c.ws(), c.sh(), c.sw(), c.ph(), c.pw(), c.dh(), c.dw(), c.groups());
+      ConvTest.Reference r = reference(c.xs(), c.ws(), c.sh(), c.sw(), c.ph(), c.pw(), c.dh(), c.dw(), c.groups());
       // AtrousConv and Conv.conv2d (which routes dilation > 1 the same way) both.
       for (boolean viaConv : new boolean[] {false, true}) {
         x.clearGrad();
@@ -227,7 +227,7 @@ class AtrousConvTest {
         for (int i = 0; i < ws.length; i++) {
           int ph = rates[i] * (ws[i][2] / 2);
           int pw = rates[i] * (ws[i][3] / 2);
-          AtrousReference r = new AtrousReference(xs, ws[i], 1, 1, ph, pw, rates[i], rates[i], 1);
+          ConvTest.Reference r = reference(xs, ws[i], 1, 1, ph, pw, rates[i], rates[i], 1);
           int ci = ws[i][0];
           float[] yi = new float[3 * ci * plane];
           float[] gi = new float[yi.length];
@@ -268,7 +268,7 @@ class AtrousConvTest {
           Tensor x = Tensor.uniform(cpu, 51, -1, 1, xs).requiresGrad(true);
           Tensor w = Tensor.uniform(cpu, 52, -1, 1, ws).requiresGrad(true);
           Tensor b = Tensor.uniform(cpu, 53, -1, 1, 131).requiresGrad(true);
-          AtrousReference r = new AtrousReference(xs, ws, 1, 1, 3, 3, 3, 3, 1);
+          ConvTest.Reference r = reference(xs, ws, 1, 1, 3, 3, 3, 3, 1);
           Tensor y = AtrousConv.conv2d(x, w, b, 3);
           assertClose(r.forward(x.toArray(), w.toArray(), b.toArray()), y.toArray(), ATOL, RTOL, "y");
           Tensor gout = Tensor.uniform(cpu, 54, -1, 1, y.dims());
@@ -293,7 +293,7 @@ class AtrousConvTest {
           double[] dx = new double[(int) x2.numel()];
           int plane = 7 * 9;
           for (int i = 0; i < 2; i++) {
-            AtrousReference ri = new AtrousReference(xs2, bw[i], 1, 1, rates[i], rates[i], rates[i], rates[i], 1);
+            ConvTest.Reference ri = reference(xs2, bw[i], 1, 1, rates[i], rates[i], rates[i], rates[i], 1);
             int off = i == 0 ? 0 : 70;
             float[] yi = Arrays.copyOfRange(mv, off * plane, (off + bw[i][0]) * plane);
             float[] gi = Arrays.copyOfRange(gv, off * plane, (off + bw[i][0]) * plane);
@@ -341,7 +341,7 @@ class AtrousConvTest {
     int[] ws = {8, 8, 3, 3};
     Conv.Options o = Conv.Options.DEFAULT.dilation(5).padding(5);
     Conv2dGeometry g = new Conv2dGeometry(1, 8, 11, 13, 8, 3, 3, 1, 1, 5, 5, 5, 5, 1);
-    AtrousReference r = new AtrousReference(xs, ws, 1, 1, 5, 5, 5, 5, 1);
+    ConvTest.Reference r = reference(xs, ws, 1, 1, 5, 5, 5, 5, 1);
     on(Path.AUTO, () -> {
       List<Future<float[]>> results = new ArrayList<>();
       ExecutorService pool = Executors.newFixedThreadPool(4);
@@ -405,5 +405,11 @@ class AtrousConvTest {
       assertRejects("path", () -> AtrousConv.forcePath(null));
       assertEquals(Path.AUTO, AtrousConv.forcedPath());
     }
+  }
+
+  /** ConvTest's plain-loop reference (the definition) for these strides, paddings and rates. */
+  private static ConvTest.Reference reference(int[] xs, int[] ws, int sh, int sw, int ph, int pw, int dh, int dw,
+      int groups) {
+    return new ConvTest.Reference(xs, ws, new Conv.Options(sh, sw, ph, pw, dh, dw, groups));
   }
 }
