@@ -82,8 +82,11 @@ public final class Conv {
    */
   public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options options) {
     Conv2dGeometry g = geometry(x, weight, bias, options);
-    // Dilated convs take AtrousConv's measured choice between its kernel and the standard path.
-    if (g.dilationH() > 1 || g.dilationW() > 1) return AtrousConv.conv2d(x, weight, bias, g);
+    // Dilated and thin-group (depthwise) convs take AtrousConv's measured choice between its
+    // kernels (a direct one for thin groups) and the standard path (per-group im2col + GEMM here).
+    if (g.dilationH() > 1 || g.dilationW() > 1 || g.inChannelsPerGroup() < 8 && g.groups() > 1) {
+      return AtrousConv.conv2d(x, weight, bias, g);
+    }
     return standard(x, weight, bias, g);
   }
 

@@ -136,6 +136,9 @@ class AtrousConvTest {
       new Case(new int[] {1, 8, 9, 9}, new int[] {8, 8, 3, 3}, true, 1, 1, 0, 0, 2, 2, 1), // no padding
       new Case(new int[] {1, 9, 8, 7}, new int[] {8, 9, 2, 3}, true, 1, 1, 3, 2, 3, 2, 1), // even kernel, asymmetric
       new Case(new int[] {1, 3, 6, 6}, new int[] {4, 3, 3, 3}, true, 1, 1, 1, 1, 1, 1, 1), // rate 1
+      // Depthwise at rate 1: Conv.conv2d sends these here too (DO-Conv, MobileNet-style layers).
+      new Case(new int[] {2, 6, 7, 9}, new int[] {6, 1, 3, 3}, true, 1, 1, 1, 1, 1, 1, 6),
+      new Case(new int[] {1, 4, 8, 5}, new int[] {8, 1, 5, 5}, false, 2, 2, 2, 2, 1, 1, 4), // multiplier 2, s2
       // Column bands (row stride 1) with strided columns, a batch, and taps past the map's width.
       new Case(new int[] {3, 9, 7, 11}, new int[] {10, 9, 3, 3}, true, 1, 2, 2, 3, 2, 3, 1),
       new Case(new int[] {2, 8, 5, 9}, new int[] {9, 8, 3, 3}, false, 1, 3, 4, 3, 4, 4, 1),
