@@ -26,7 +26,7 @@ CXXFLAGS := -O3 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -fopenmp -fP
 # SASS for Ampere (sm_80's also runs on sm_86 and Ada's sm_89: same major version), Hopper and,
 # where this nvcc knows them, Blackwell (sm_100 data centre, sm_120 workstation), plus PTX for
 # anything newer (JIT by the driver). Separate sm_86/sm_89 SASS would push the GPU bundle past
-# its 60 MiB budget for scheduling tweaks only.
+# its budget (bundle + working tree under the device's 64 MiB) for scheduling tweaks only.
 NVCC_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVCC := $(shell command -v nvcc 2>/dev/null)

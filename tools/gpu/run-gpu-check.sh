@@ -9,7 +9,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$PWD/gpu-out}"
 mkdir -p "$out"
 java="$here/runtime/bin/java --enable-native-access=ALL-UNNAMED"
-cp_all="$here/lib/*"
+# Fixtures from the working tree this bundle sits in (build/gpu-bundle), not from the tests jar.
+cp_all="$here/lib/*:$here/../../java/plugkit/src/test/resources"
+# OpenBLAS travels as xz (see make-bundle.sh).
+blas_dir="$(mktemp -d)"
+tar -C "$blas_dir" -xJf "$here/openblas.tar.xz" || { echo "run-gpu-check: cannot unpack openblas.tar.xz (tar with xz)" >&2; exit 1; }
+export PLUGKIT_OPENBLAS="$blas_dir/libopenblas.so.0"
 export PLUGKIT_DEVICE=cuda
 problems=()
 
@@ -42,8 +47,12 @@ fi
 if [ -z "$cuda_problem" ]; then
   echo "== benchmark (plugkit and PyTorch on the same GPU)"
   py=$(command -v python3)
+  # One case or two per family, short repeats: the whole suite would not fit a few minutes of device time.
+  cases=(-f "conv2d 8x32" -f linear -f "grid_sample bilinear zeros 16x" -f "deform_conv2d v2 8x256" -f "non_local"
+         -f "blur_pool reflect k4 s2 16x" -f aspp -f "atrous_conv2d r12" -f asff_fuse -f "pad2d reflect"
+         -f "interpolate bicubic" -f overhead)
   $java -cp "$cp_all" io.plugkit.bench.Main bench --device cuda --with-torch --out "$out/bench" --python "$py" \
-    --torch-script "$here/torch_bench.py" 2>&1 | tee "$out/bench.txt"
+    --torch-script "$here/torch_bench.py" --warmup 1 --repeats 5 "${cases[@]}" 2>&1 | tee "$out/bench.txt"
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || problems+=("benchmark exited with status $rc (see $out/bench.txt)")
 else
