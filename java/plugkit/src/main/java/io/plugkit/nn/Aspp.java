@@ -30,6 +30,7 @@ public final class Aspp extends Module {
   private final Sequential[] branches;
   private final Sequential pooling;
   private final Sequential project;
+  private final Branches convs;
   private final Dropout dropout;
 
   /** out 256 on {@link Device#best()}. */
@@ -52,7 +53,7 @@ public final class Aspp extends Module {
     this.inChannels = inChannels;
     this.rates = atrousRates.clone();
     int r = rates.length;
-    Branches convs = registerModule("convs", new Branches());
+    convs = registerModule("convs", new Branches());
     branches = new Sequential[r + 1];
     branches[0] = convBnRelu(inChannels, outChannels, 1, 0, 1, device);
     for (int i = 0; i < r; i++) branches[i + 1] = convBnRelu(inChannels, outChannels, 3, rates[i], rates[i], device);
@@ -79,16 +80,7 @@ public final class Aspp extends Module {
 
   @Override public Tensor forward(Tensor x) {
     checkInput(x, inChannels);
-    Tensor[] outs = new Tensor[branches.length + 1];
-    Tensor[] convOut = branchConvs(x);
-    for (int i = 0; i < branches.length; i++) {
-      // Conv2d (index 0) came from branchConvs; apply the branch's BN and ReLU.
-      outs[i] = Activations.relu(branches[i].get(1).forward(convOut[i]));
-    }
-    Tensor pooled = pooling.forward(x);
-    outs[branches.length] = Interpolate.interpolate(pooled,
-        InterpolateOptions.size(x.dim(2), x.dim(3)).mode(Interpolate.Mode.BILINEAR).alignCorners(false));
-    return project.forward(Layout.concat(1, outs));
+    return project.forward(convs.forward(x));
   }
 
   /** Rejects an x that is not [N, channels, H, W], naming it. */
@@ -116,12 +108,23 @@ public final class Aspp extends Module {
     return Layout.split(AtrousConv.multiRate(x, weights, null, rates), sizes, 1);
   }
 
-  /** torchvision's {@code convs} ModuleList: a named container, never applied as a whole. */
-  private static final class Branches extends Module {
+  /**
+   * torchvision's {@code convs} ModuleList, applied as its ASPP.forward applies it: every branch
+   * over x, concatenated along channels ([N, (R + 2) * out, H, W], before {@code project}).
+   */
+  private final class Branches extends Module {
     void add(String name, Module m) { registerModule(name, m); }
 
     @Override public Tensor forward(Tensor x) {
-      throw new UnsupportedOperationException("convs: a list of branches, applied by Aspp one by one");
+      Tensor[] outs = new Tensor[branches.length + 1];
+      Tensor[] convOut = branchConvs(x);
+      for (int i = 0; i < branches.length; i++) {
+        // Conv2d (index 0) came from branchConvs; apply the branch's BN and ReLU.
+        outs[i] = Activations.relu(branches[i].get(1).forward(convOut[i]));
+      }
+      outs[branches.length] = Interpolate.interpolate(pooling.forward(x),
+          InterpolateOptions.size(x.dim(2), x.dim(3)).mode(Interpolate.Mode.BILINEAR).alignCorners(false));
+      return Layout.concat(1, outs);
     }
   }
 }
