@@ -115,5 +115,13 @@ final class PinningDriver implements Driver {
     }
   }
 
+  @Override public boolean adoptForeign(long address, long bytes) { return d.adoptForeign(address, bytes); }
+
+  @Override public void releaseForeign(long address, long bytes, boolean registered) {
+    d.releaseForeign(address, bytes, registered);
+  }
+
+  @Override public long currentStream() { return d.currentStream(); }
+
   @Override public String describe() { return d.describe(); }
 }

@@ -39,6 +39,10 @@ final class Storage {
   private final long address;
   /** Allocation order: larger is newer. */
   final long serial;
+  /** Memory plugkit did not allocate ({@link Tensor#wrap}): run once instead of a free; else null. */
+  private final Runnable onRelease;
+  /** Whether the driver tracks the foreign memory (see {@link Driver#adoptForeign}). */
+  private final boolean registered;
   /**
    * Live tensors on this storage (high 32 bits) and pins of native calls (low 32 bits); 0 means
    * freed, and it never rises again. Changed by CAS or atomic add only.
@@ -49,7 +53,28 @@ final class Storage {
     this.driver = driver;
     this.bytes = bytes;
     this.address = driver.allocate(Math.max(bytes, 4));
+    this.onRelease = null;
+    this.registered = false;
     this.serial = ALLOCATED.incrementAndGet();
+    countLive(bytes);
+  }
+
+  /**
+   * Storage on memory plugkit did not allocate: never freed through the driver; when the last
+   * hold goes, the driver waits until no work uses it and {@code onRelease} runs, once, on that
+   * thread. Counted in the live figures like any storage while it backs a tensor.
+   */
+  Storage(Driver driver, long bytes, long address, Runnable onRelease) {
+    this.driver = driver;
+    this.bytes = bytes;
+    this.address = address;
+    this.onRelease = onRelease;
+    this.registered = driver.adoptForeign(address, bytes); // may reject an overlap: before anything is counted
+    this.serial = ALLOCATED.incrementAndGet();
+    countLive(bytes);
+  }
+
+  private static void countLive(long bytes) {
     long live = LIVE_BYTES.addAndGet(bytes);
     if (live > PEAK_BYTES.get()) PEAK_BYTES.accumulateAndGet(live, Math::max); // a CAS only when it may rise
   }
@@ -90,6 +115,16 @@ final class Storage {
   }
 
   private void freeNow() {
+    if (onRelease != null) {
+      try {
+        driver.releaseForeign(address, bytes, registered);
+      } finally {
+        FREED.incrementAndGet();
+        LIVE_BYTES.addAndGet(-bytes);
+        onRelease.run(); // even after a device fault: the owner's memory is no longer plugkit's
+      }
+      return;
+    }
     driver.free(address, bytes);
     FREED.incrementAndGet();
     LIVE_BYTES.addAndGet(-bytes);

@@ -67,6 +67,81 @@ public final class Tensor implements AutoCloseable {
 
   public static Tensor empty(Device device, int... dims) { return empty(device, DType.F32, shapeOf(dims)); }
 
+  /**
+   * A tensor on memory plugkit did not allocate, without a copy: {@code address} is a host
+   * pointer (CPU) or a CUDA device pointer from any library (a JCuda {@code CUdeviceptr}'s
+   * address, cudaMalloc, another framework's tensor) on {@code device}, holding a dense row-major
+   * {@code shape} of {@code dtype}. The tensor belongs to the current scope like any other; its
+   * views keep the memory in use. When the last of them is freed, plugkit waits until none of its
+   * work uses the memory (on CUDA: every stream that touched it, on the host) and then runs
+   * {@code onRelease} exactly once, on the thread that dropped the last hold; plugkit never frees
+   * the memory itself. On CUDA the memory is ordered on the calling thread's current stream (the
+   * caller's, inside {@code CudaStreams.use}). If wrap throws, {@code onRelease} is not run.
+   *
+   * <p>The caller keeps the memory valid until {@code onRelease} runs, and wraps a pointer once
+   * (a second wrap of memory inside one already wrapped is ordered by the first's bookkeeping).
+   */
+  public static Tensor wrap(Device device, long address, Shape shape, DType dtype, Runnable onRelease) {
+    checkWrap(device, address, shape, dtype, onRelease);
+    Scope scope = Scope.current();
+    Driver d = PinningDriver.of(device);
+    return new Tensor(new Storage(d, shape.numel() * dtype.byteSize(), address, onRelease), shape, dtype, device, scope);
+  }
+
+  /** {@link #wrap(Device, long, Shape, DType, Runnable)} with the shape as dims. */
+  public static Tensor wrap(Device device, long address, int[] dims, DType dtype, Runnable onRelease) {
+    return wrap(device, address, shapeOf(dims), dtype, onRelease);
+  }
+
+  /**
+   * A CPU tensor on the native memory of {@code host} (no copy); the segment must hold at least
+   * the shape's bytes and stay alive until {@code onRelease} runs (close its arena there, for one).
+   */
+  public static Tensor wrap(MemorySegment host, Shape shape, DType dtype, Runnable onRelease) {
+    if (host == null) throw new IllegalArgumentException("host: expected a native MemorySegment but got null");
+    if (!host.isNative()) {
+      throw new IllegalArgumentException("host: expected a native (off-heap) MemorySegment but got a heap segment "
+          + "(the garbage collector may move heap memory)");
+    }
+    if (!host.scope().isAlive()) throw new IllegalArgumentException("host: expected a live segment but its arena is closed");
+    if (shape == null) throw new IllegalArgumentException("shape: expected a Shape but got null");
+    if (dtype == null) throw new IllegalArgumentException("dtype: expected a DType but got null");
+    if (host.address() % dtype.byteSize() != 0) {
+      throw new IllegalArgumentException("host: expected an address aligned to " + dtype.byteSize() + " bytes for " + dtype
+          + " but got 0x" + Long.toHexString(host.address()));
+    }
+    long need = shape.numel() * dtype.byteSize();
+    if (host.byteSize() < need) {
+      throw new IllegalArgumentException("host: expected at least " + need + " bytes for " + shape + " " + dtype
+          + " but the segment has " + host.byteSize());
+    }
+    return wrap(Device.cpu(), host.address(), shape, dtype, onRelease);
+  }
+
+  /** {@link #wrap(MemorySegment, Shape, DType, Runnable)} with the shape as dims. */
+  public static Tensor wrap(MemorySegment host, int[] dims, DType dtype, Runnable onRelease) {
+    return wrap(host, shapeOf(dims), dtype, onRelease);
+  }
+
+  private static void checkWrap(Device device, long address, Shape shape, DType dtype, Runnable onRelease) {
+    if (device == null) throw new IllegalArgumentException("device: expected a Device but got null");
+    if (address == 0) throw new IllegalArgumentException("address: expected a non-null pointer but got 0");
+    if (shape == null) throw new IllegalArgumentException("shape: expected a Shape but got null");
+    if (dtype == null) throw new IllegalArgumentException("dtype: expected a DType but got null");
+    if (onRelease == null) {
+      throw new IllegalArgumentException("onRelease: expected a Runnable (() -> {} when there is nothing to do) but got null");
+    }
+    // Kernels read elements with plain loads of the element's size, which must be aligned on a GPU.
+    if (Long.remainderUnsigned(address, dtype.byteSize()) != 0) {
+      throw new IllegalArgumentException("address: expected a multiple of " + dtype.byteSize() + " (" + dtype
+          + " alignment) but got 0x" + Long.toHexString(address));
+    }
+    long bytes = shape.numel() * dtype.byteSize();
+    if (Long.compareUnsigned(address + bytes, address) < 0) {
+      throw new IllegalArgumentException("address: 0x" + Long.toHexString(address) + " + " + bytes + " bytes wraps past the end of the address space");
+    }
+  }
+
   /** {@link Shape#of}, with null dims an argument error rather than a NullPointerException. */
   private static Shape shapeOf(int[] dims) {
     if (dims == null) throw new IllegalArgumentException("dims: expected sizes >= 0 but got null");
@@ -184,6 +259,17 @@ public final class Tensor implements AutoCloseable {
   }
 
   public boolean isFreed() { return freed; }
+
+  /**
+   * The raw {@code CUstream} handle (a long) that work on this tensor's device issued by the
+   * calling thread is ordered on now: the thread's own stream, or the caller's inside
+   * {@code CudaStreams.use}. 0 on the CPU, whose calls complete before they return. To order
+   * another library's work after plugkit's, enqueue it on this stream (or wait on an event of it).
+   */
+  public long stream() {
+    requireLive();
+    return driver().currentStream();
+  }
 
   /** Fills with {@code value} (F32 only). */
   public Tensor fill(float value) {
@@ -315,6 +401,17 @@ public final class Tensor implements AutoCloseable {
     Scope scope = Scope.current();
     if (!storage.retain()) throw freedError();
     return new Tensor(storage, shape, dtype, device, scope);
+  }
+
+  /**
+   * A view of the same storage, without gradient history, that belongs to no {@link Scope}: it
+   * keeps the memory alive until it is closed, from any thread. For native code that releases the
+   * memory later (DLPack export hands one to the consumer, closed by its deleter).
+   */
+  public Tensor unscopedView() {
+    requireLive();
+    if (!storage.retain()) throw freedError();
+    return new Tensor(storage, shape, dtype, device, null);
   }
 
   // ---- autograd -------------------------------------------------------------------------

@@ -118,6 +118,15 @@ public final class Cublas {
     }
   }
 
+  /** Binds {@code handle}'s later calls to {@code stream}. */
+  void setStream(long handle, long stream) {
+    try {
+      check((int) setStream.invokeExact(handle, stream), "cublasSetStream_v2");
+    } catch (Throwable t) {
+      throw CudaLibrary.rethrow(t);
+    }
+  }
+
   /** e.g. 130100 for 13.1.0. */
   int version(long handle) {
     try (Arena a = Arena.ofConfined()) {

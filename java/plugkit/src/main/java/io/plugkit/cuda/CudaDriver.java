@@ -128,10 +128,54 @@ public final class CudaDriver implements Driver {
     }
   }
 
-  /** The calling thread's stream, with this device's context current. */
+  /** The calling thread's stream (its scoped caller's stream, if any), with this device's context current. */
   private ThreadStream stream() {
     makeCurrent();
-    return streams.get();
+    return streams.get().current();
+  }
+
+  /** The raw {@code CUstream} the calling thread's work on this device goes to now. */
+  @Override public long currentStream() {
+    if (Thread.currentThread().isVirtual()) return lanes.call(this::currentStream);
+    return stream().stream;
+  }
+
+  /**
+   * Sends the calling (platform) thread's work on this device to the caller's {@code CUstream}
+   * until the returned action runs, which makes the stream current before ({@code CudaStreams.use})
+   * wait for it and restores it. The action must run on this thread, innermost scope first.
+   */
+  public Runnable pushStream(long callerStream) {
+    if (Thread.currentThread().isVirtual()) {
+      throw new IllegalStateException("CudaStreams.use: a virtual thread's device work runs on shared lane threads; "
+          + "use a platform thread to run plugkit on a caller's stream");
+    }
+    makeCurrent();
+    ThreadStream own = streams.get();
+    ThreadStream scoped = own.push(callerStream);
+    return () -> {
+      if (own.current() != scoped) throw new IllegalStateException("CUDA stream scopes must close innermost first");
+      makeCurrent();
+      try {
+        // The stream current before waits for the scope's work, so waits on the retired scope can go there.
+        cu.streamWaitForStream(scoped.previous().stream, scoped.stream);
+      } finally {
+        own.pop(scoped);
+      }
+    };
+  }
+
+  @Override public boolean adoptForeign(long address, long bytes) {
+    if (Thread.currentThread().isVirtual()) return lanes.call(() -> adoptForeign(address, bytes));
+    return memory.adoptForeign(address, bytes, stream());
+  }
+
+  @Override public void releaseForeign(long address, long bytes, boolean registered) {
+    if (Thread.currentThread().isVirtual()) {
+      lanes.run(() -> releaseForeign(address, bytes, registered));
+      return;
+    }
+    memory.releaseForeign(address, registered, stream());
   }
 
   @Override public Device device() { return device; }
@@ -240,8 +284,7 @@ public final class CudaDriver implements Driver {
     memory.touch(a, ts);
     memory.touch(b, ts);
     memory.touch(c, ts);
-    if (ts.cublasHandle == 0) ts.cublasHandle = blas.createHandle(ts.stream, allowTf32);
-    blas.sgemmStridedBatched(ts.cublasHandle,
+    blas.sgemmStridedBatched(ts.cublas(blas, allowTf32),
         GemmMapping.fromRowMajor(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC,
             batch));
   }
@@ -282,8 +325,7 @@ public final class CudaDriver implements Driver {
     memory.touch(first, ts);
     memory.touch(second, ts);
     memory.touch(out, ts);
-    if (ts.cudnnHandle == 0) ts.cudnnHandle = convs.cudnn().createHandle(ts.stream);
-    convs.run(direction, g, ts.cudnnHandle, ts, memory, first, second, out);
+    convs.run(direction, g, ts.cudnn(convs.cudnn()), ts, memory, first, second, out);
   }
 
   @Override public void synchronize() {
@@ -347,8 +389,7 @@ public final class CudaDriver implements Driver {
     try {
       ThreadStream ts = stream();
       Cublas blas = cublas();
-      if (ts.cublasHandle == 0) ts.cublasHandle = blas.createHandle(ts.stream, allowTf32);
-      sb.append("; cuBLAS ").append(dotted(blas.version(ts.cublasHandle))).append(" at ").append(blas.location());
+      sb.append("; cuBLAS ").append(dotted(blas.version(ts.cublas(blas, allowTf32)))).append(" at ").append(blas.location());
     } catch (UnsupportedFeatureException | NativeException e) {
       sb.append("; cuBLAS: ").append(e.getMessage());
     }

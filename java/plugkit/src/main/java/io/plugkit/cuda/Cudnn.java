@@ -233,6 +233,15 @@ public final class Cudnn {
     }
   }
 
+  /** Binds {@code handle}'s later calls to {@code stream}. */
+  void setStream(long handle, long stream) {
+    try {
+      check((int) setStream.invokeExact(handle, stream), "cudnnSetStream");
+    } catch (Throwable t) {
+      throw CudaLibrary.rethrow(t);
+    }
+  }
+
   /** An NCHW float tensor descriptor. */
   long tensor(int n, int c, int h, int w) {
     try (Arena a = Arena.ofConfined()) {

@@ -28,20 +28,25 @@ import java.util.concurrent.ConcurrentSkipListMap;
  * What this does not order is two threads writing the same block after its first shared use:
  * that is a data race in the caller's program, as it would be for host memory.
  *
- * <p>Pointers that this class did not allocate (foreign device memory wrapped as a tensor) are
- * not tracked; their owner orders them.
+ * <p>Memory plugkit did not allocate (a CUDA pointer wrapped as a tensor, {@code Tensor.wrap})
+ * is registered as a <em>foreign</em> block by {@link #adoptForeign}: it belongs to the stream
+ * current on the wrapping thread (the caller's, inside {@code CudaStreams.use}) and is ordered
+ * like any block. {@link #releaseForeign} waits on the host until every stream that used it is
+ * done, so the caller's release callback may free it at once; it never frees it itself.
  */
 final class DeviceMemory {
   private static final class Block {
     final long address;
     final long bytes;
     final ThreadStream owner;
+    final boolean foreign;
     final Set<ThreadStream> users = ConcurrentHashMap.newKeySet();
 
-    Block(long address, long bytes, ThreadStream owner) {
+    Block(long address, long bytes, ThreadStream owner, boolean foreign) {
       this.address = address;
       this.bytes = bytes;
       this.owner = owner;
+      this.foreign = foreign;
     }
   }
 
@@ -72,7 +77,7 @@ final class DeviceMemory {
       cu.poolTrimTo(pool, 0);
       address = cu.memAllocAsync(bytes, ts.stream);
     }
-    blocks.put(address, new Block(address, bytes, ts));
+    blocks.put(address, new Block(address, bytes, ts, false));
     return address;
   }
 
@@ -84,26 +89,72 @@ final class DeviceMemory {
     if (address >= b.address + b.bytes || b.owner == ts || b.users.contains(ts)) return;
     synchronized (b) {
       if (b.users.contains(ts)) return;
-      cu.streamWaitForStream(ts.stream, b.owner.stream);
-      for (ThreadStream u : b.users) cu.streamWaitForStream(ts.stream, u.stream);
+      waitForUses(b, ts);
       b.users.add(ts);
     }
   }
 
   /** Frees a block this class allocated, ordered after every use of it on every stream. */
   void free(long address, ThreadStream ts) {
-    Block b = blocks.remove(address);
-    if (b == null) {
+    Block b = blocks.get(address);
+    if (b == null || b.foreign) {
       throw new IllegalArgumentException("address: expected a block allocated by this CUDA driver but got 0x"
           + Long.toHexString(address) + " (foreign, or freed already)");
     }
+    blocks.remove(address);
     synchronized (b) {
-      if (b.owner != ts) cu.streamWaitForStream(ts.stream, b.owner.stream);
-      for (ThreadStream u : b.users) if (u != ts) cu.streamWaitForStream(ts.stream, u.stream);
+      waitForUses(b, ts);
     }
     cu.memFreeAsync(address, ts.stream);
   }
 
-  /** Blocks allocated and not yet freed. */
-  int liveBlocks() { return blocks.size(); }
+  /** Makes {@code ts} wait for all work enqueued so far on the owner of {@code b} and every user. */
+  private void waitForUses(Block b, ThreadStream ts) {
+    if (b.owner != ts) cu.streamWaitForStream(ts.stream, b.owner.waitStream());
+    for (ThreadStream u : b.users) if (u != ts) cu.streamWaitForStream(ts.stream, u.waitStream());
+  }
+
+  /**
+   * Registers {@code [address, address + bytes)}, memory plugkit did not allocate, as a block owned
+   * by {@code ts}. Returns false, registering nothing, when the range lies inside a block already
+   * known (plugkit's own memory handed back through DLPack, or a pointer wrapped twice): that
+   * block's bookkeeping orders it. A range that straddles a known block's edge is rejected.
+   */
+  boolean adoptForeign(long address, long bytes, ThreadStream ts) {
+    long end = address + Math.max(bytes, 1);
+    Map.Entry<Long, Block> below = blocks.floorEntry(address);
+    if (below != null && address < below.getValue().address + below.getValue().bytes) {
+      Block b = below.getValue();
+      if (end <= b.address + b.bytes) return false;
+      throw new IllegalArgumentException("address: expected memory outside or inside one block plugkit knows but 0x"
+          + Long.toHexString(address) + " + " + bytes + " bytes runs past the end of the block at 0x"
+          + Long.toHexString(b.address) + " (" + b.bytes + " bytes)");
+    }
+    Map.Entry<Long, Block> above = blocks.higherEntry(address);
+    if (above != null && above.getKey() < end) {
+      throw new IllegalArgumentException("address: expected memory outside or inside one block plugkit knows but 0x"
+          + Long.toHexString(address) + " + " + bytes + " bytes overlaps the block at 0x" + Long.toHexString(above.getKey()));
+    }
+    blocks.put(address, new Block(address, Math.max(bytes, 1), ts, true));
+    return true;
+  }
+
+  /**
+   * Waits on the host until no plugkit work on any stream uses the memory at {@code address} (a
+   * wrapped pointer), then forgets the block when {@code registered} (what {@link #adoptForeign} returned).
+   */
+  void releaseForeign(long address, boolean registered, ThreadStream ts) {
+    Map.Entry<Long, Block> e = blocks.floorEntry(address);
+    Block b = e == null || address >= e.getValue().address + e.getValue().bytes ? null : e.getValue();
+    if (b != null) {
+      if (registered && b.address == address && b.foreign) blocks.remove(address);
+      synchronized (b) {
+        waitForUses(b, ts);
+      }
+    }
+    cu.streamSynchronize(ts.stream);
+  }
+
+  /** Blocks allocated and not yet freed (foreign ones not counted). */
+  int liveBlocks() { return (int) blocks.values().stream().filter(b -> !b.foreign).count(); }
 }

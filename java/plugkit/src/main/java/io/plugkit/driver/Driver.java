@@ -47,6 +47,22 @@ public interface Driver {
 
   void synchronize();
 
+  /**
+   * Memory plugkit did not allocate ({@code Tensor.wrap}) is about to back a tensor. Returns
+   * whether the driver now tracks it (pass that to {@link #releaseForeign}). The CPU driver needs
+   * nothing; CUDA orders it like its own blocks, owned by the calling thread's current stream.
+   */
+  default boolean adoptForeign(long address, long bytes) { return false; }
+
+  /**
+   * The last tensor on wrapped memory is gone: returns once no work of this driver uses it any
+   * more (CUDA waits on the host for every stream that used it). Never frees the memory.
+   */
+  default void releaseForeign(long address, long bytes, boolean registered) {}
+
+  /** The raw {@code CUstream} the calling thread's work goes to now; 0 on the CPU. */
+  default long currentStream() { return 0; }
+
   /** A one-line description: library versions and paths. */
   String describe();
 }
