@@ -28,7 +28,9 @@ import java.util.function.Supplier;
  * once the host buffer has been read or written. How memory is shared and freed across threads
  * is {@link DeviceMemory}'s rule: a block first used by another thread's stream waits for its
  * producer, and a free waits for every stream that used the block. The kernel module is loaded
- * once per device.
+ * once per device. Inside {@code CudaStreams.use} a platform thread's work goes to a caller's
+ * stream instead ({@link #pushStream}); memory plugkit did not allocate is ordered like its own
+ * ({@link #adoptForeign}).
  *
  * <p>Environment: {@code PLUGKIT_CUDA_LIBS} (extra library folders, see {@link LibraryLocator}),
  * {@code PLUGKIT_KERNEL_CACHE} (where NVRTC's images are kept, see {@link KernelCache}),

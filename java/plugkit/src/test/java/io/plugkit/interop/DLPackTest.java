@@ -58,7 +58,7 @@ class DLPackTest {
   }
 
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
-  void exportWritesTheContract(Device d) {
+  void exportWritesTheContract(Device d) throws InterruptedException {
     TestDevices.assumeUsable(d);
     int exports = DLPack.liveExports();
     try (Scope s = Scope.open()) {
@@ -86,6 +86,9 @@ class DLPackTest {
       long ignored = DLPack.ignoredDeletes();
       DLPack.deleteVersioned(m); // a buggy second call: ignored, no crash
       assertEquals(ignored + 1, DLPack.ignoredDeletes());
+      MemorySegment other = DLPack.toDLPack(t);
+      Thread.ofPlatform().start(() -> DLPack.delete(other)).join(); // a consumer's deleter on another thread
+      assertEquals(exports, DLPack.liveExports());
       MemorySegment legacy = DLPack.toDLPack(Tensor.ofLongs(d, new long[] {7, -8}, 2)).reinterpret(64);
       assertEquals(0, legacy.get(JAVA_BYTE, 20), "code kDLInt");
       assertEquals(64, legacy.get(JAVA_BYTE, 21), "bits");

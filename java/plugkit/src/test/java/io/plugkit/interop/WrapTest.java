@@ -105,6 +105,32 @@ class WrapTest {
     }
   }
 
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void wrapAndReleaseOnAVirtualThread(Device d) throws Exception {
+    TestDevices.assumeUsable(d);
+    ForeignMemory lib = ForeignMemory.on(d);
+    long ptr = lib.allocate(4L * 9);
+    AtomicInteger released = new AtomicInteger();
+    float[][] got = new float[1][];
+    Throwable[] failure = new Throwable[1];
+    try (Arena a = Arena.ofConfined()) {
+      lib.write(ptr, new float[] {-1, 2, -3, 4, -5, 6, -7, 8, -9}, a);
+      lib.synchronize();
+      Thread.ofVirtual().start(() -> { // CUDA work of a virtual thread runs on a lane's stream
+        try (Scope s = Scope.open()) {
+          got[0] = Activations.relu(Tensor.wrap(d, ptr, new int[] {3, 3}, DType.F32, released::incrementAndGet)).toArray();
+        } catch (Throwable t) {
+          failure[0] = t;
+        }
+      }).join();
+    } finally {
+      lib.free(ptr);
+    }
+    if (failure[0] != null) throw new AssertionError(failure[0]);
+    assertArrayEquals(new float[] {0, 2, 0, 4, 0, 6, 0, 8, 0}, got[0]);
+    assertEquals(1, released.get());
+  }
+
   @Test void hostSegmentOverload() {
     AtomicInteger released = new AtomicInteger();
     Arena arena = Arena.ofShared();
