@@ -120,7 +120,7 @@ final class DeviceMemory {
    * known (plugkit's own memory handed back through DLPack, or a pointer wrapped twice): that
    * block's bookkeeping orders it. A range that straddles a known block's edge is rejected.
    */
-  boolean adoptForeign(long address, long bytes, ThreadStream ts) {
+  synchronized boolean adoptForeign(long address, long bytes, ThreadStream ts) { // check and insert as one step
     long end = address + Math.max(bytes, 1);
     Map.Entry<Long, Block> below = blocks.floorEntry(address);
     if (below != null && address < below.getValue().address + below.getValue().bytes) {
@@ -147,7 +147,7 @@ final class DeviceMemory {
     Map.Entry<Long, Block> e = blocks.floorEntry(address);
     Block b = e == null || address >= e.getValue().address + e.getValue().bytes ? null : e.getValue();
     if (b != null) {
-      if (registered && b.address == address && b.foreign) blocks.remove(address);
+      if (registered && b.address == address && b.foreign) blocks.remove(address, b);
       synchronized (b) {
         waitForUses(b, ts);
       }

@@ -125,6 +125,32 @@ class CudaStreamsTest {
     }
   }
 
+  @Test void wrappedMemoryWrittenOnTheCallersStreamIsOrderedForOtherThreads() throws Exception {
+    TestDevices.assumeUsable(CUDA);
+    ForeignMemory lib = ForeignMemory.on(CUDA);
+    int n = 1 << 18;
+    long ptr = lib.allocate(4L * n); // fresh emulated memory reads as NaN until written
+    lib.synchronize();
+    float[] sum = new float[1];
+    try (Scope s = Scope.open()) {
+      Tensor t;
+      try (CudaStreams.Use use = CudaStreams.use(CUDA, lib.stream)) {
+        t = Tensor.wrap(CUDA, ptr, new int[] {n}, DType.F32, () -> {}); // owned by the caller's stream
+        for (int i = 0; i < 40; i++) t.fill(i); // a queue of work on the caller's stream, not waited for
+        t.fill(0.5f);
+      }
+      Thread reader = Thread.ofPlatform().start(() -> { // its own stream must wait for the caller's
+        try (Scope r = Scope.open()) {
+          sum[0] = io.plugkit.ops.Reductions.sum(t).item();
+        }
+      });
+      reader.join();
+    } finally {
+      lib.free(ptr);
+    }
+    assertEquals(n * 0.5f, sum[0]);
+  }
+
   @Test void memoryAllocatedInsideIsSafeOutside() {
     TestDevices.assumeUsable(CUDA);
     ForeignMemory lib = ForeignMemory.on(CUDA);
