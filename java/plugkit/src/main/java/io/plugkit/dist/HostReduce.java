@@ -8,29 +8,30 @@ final class HostReduce {
 
   /** F32: SUM, AVG and PROD accumulate in double, rounded once; MAX and MIN propagate NaN. */
   static float[] f32(Object[] ranks, ReduceOp op) {
-    float[] first = (float[]) ranks[0];
-    float[] out = new float[first.length];
-    int n = ranks.length;
-    for (int i = 0; i < out.length; i++) {
-      switch (op) {
-        case SUM, AVG -> {
-          double acc = first[i];
-          for (int r = 1; r < n; r++) acc += ((float[]) ranks[r])[i];
+    float[][] v = new float[ranks.length][];
+    for (int r = 0; r < v.length; r++) v[r] = (float[]) ranks[r];
+    int n = v.length;
+    float[] out = new float[v[0].length];
+    switch (op) {
+      case SUM, AVG -> {
+        for (int i = 0; i < out.length; i++) {
+          double acc = v[0][i];
+          for (int r = 1; r < n; r++) acc += v[r][i];
           out[i] = (float) (op == ReduceOp.AVG ? acc / n : acc);
         }
-        case PROD -> {
-          double acc = first[i];
-          for (int r = 1; r < n; r++) acc *= ((float[]) ranks[r])[i];
+      }
+      case PROD -> {
+        for (int i = 0; i < out.length; i++) {
+          double acc = v[0][i];
+          for (int r = 1; r < n; r++) acc *= v[r][i];
           out[i] = (float) acc;
         }
-        case MAX -> {
-          float acc = first[i];
-          for (int r = 1; r < n; r++) acc = Math.max(acc, ((float[]) ranks[r])[i]);
-          out[i] = acc;
-        }
-        case MIN -> {
-          float acc = first[i];
-          for (int r = 1; r < n; r++) acc = Math.min(acc, ((float[]) ranks[r])[i]);
+      }
+      case MAX, MIN -> {
+        boolean max = op == ReduceOp.MAX;
+        for (int i = 0; i < out.length; i++) {
+          float acc = v[0][i];
+          for (int r = 1; r < n; r++) acc = max ? Math.max(acc, v[r][i]) : Math.min(acc, v[r][i]);
           out[i] = acc;
         }
       }

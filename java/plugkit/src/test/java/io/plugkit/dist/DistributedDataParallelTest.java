@@ -268,6 +268,37 @@ class DistributedDataParallelTest {
     }
   }
 
+  @ParameterizedTest(name = "{0} on {1}")
+  @MethodSource("backendsAndDevices")
+  void unequalBatchesWeighEachRanksMeanLossEqually(Groups.Backend backend, Device d) {
+    TestDevices.assumeUsable(d);
+    int[] starts = {0, 3, 4}; // rank 0: 3 images, rank 1: 1
+    float[] x = images(4, 9);
+    long[] y = labels(4, 10);
+    try (Scope s = Scope.open()) {
+      // PyTorch's semantics: the average of the ranks' mean losses, i.e. on the whole batch a
+      // per-image weight of 1 / (ranks * its rank's batch size); SyncBatchNorm sees all 4 images.
+      Init.seed(1234);
+      Module single = Groups.cnn(d);
+      Tensor perImage = Losses.crossEntropy(single.forward(Tensor.of(d, x, 4, C, H, W)), Tensor.ofLongs(d, y, 4),
+          Losses.CrossEntropyOptions.defaults().withReduction(Losses.Reduction.NONE));
+      Tensor weights = Tensor.of(d, new float[] {1f / 6, 1f / 6, 1f / 6, 1f / 2}, 4);
+      io.plugkit.ops.Reductions.sum(io.plugkit.ops.Elementwise.mul(perImage, weights)).backward();
+      List<float[]> expected = grads(single);
+      List<Module> models = replicas(2, d);
+      List<List<float[]>> out = RankThreads.run(backend.factory().create(2, d), comm -> {
+        int r = comm.rank();
+        try (var ddp = new DistributedDataParallel(SyncBatchNorm.convert(models.get(r), comm), comm)) {
+          loss(ddp, d, x, y, starts[r], starts[r + 1]).backward();
+          return grads(ddp);
+        }
+      });
+      for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < expected.size(); i++) assertClose(expected.get(i), out.get(r).get(i), 2e-5, 2e-4, "rank " + r + " parameter " + i);
+      }
+    }
+  }
+
   @Test
   void replicasThatDifferAreRejectedOnEveryRank() {
     Device d = Device.cpu();
