@@ -92,14 +92,15 @@ class DataParallelTrainingTest {
       Map<String, float[]> expected = Groups.snapshot(single.stateDict());
 
       // The replicas start from different weights: the wrapper must copy rank 0's (seed 1234) to all.
+      List<? extends Communicator> comms = backend.factory().create(ranks, device);
       List<Module> replicas = new ArrayList<>();
       for (int r = 0; r < ranks; r++) {
         Init.seed(r == 0 ? 1234 : 99 + r);
-        replicas.add(Groups.cnn(device));
+        replicas.add(Groups.cnn(comms.get(r).device()));
       }
-      List<? extends Communicator> comms = backend.factory().create(ranks, device);
       List<Object[]> results = RankThreads.run(comms, comm -> {
         int r = comm.rank();
+        Device rd = comm.device();
         Module m = SyncBatchNorm.convert(replicas.get(r), comm);
         assertEquals(2, SyncBatchNorm.countSynced(m));
         DistributedDataParallel ddp = new DistributedDataParallel(m, comm,
@@ -109,8 +110,8 @@ class DataParallelTrainingTest {
         for (int s = 0; s < STEPS; s++) {
           try (Scope step = Scope.open()) {
             o.zeroGrad();
-            Tensor x = Tensor.of(device, Groups.rows(data.x[s], PER_IMAGE, r * perRank, (r + 1) * perRank), perRank, C, H, W);
-            Tensor y = Tensor.ofLongs(device, Groups.rows(data.y[s], r * perRank, (r + 1) * perRank), perRank);
+            Tensor x = Tensor.of(rd, Groups.rows(data.x[s], PER_IMAGE, r * perRank, (r + 1) * perRank), perRank, C, H, W);
+            Tensor y = Tensor.ofLongs(rd, Groups.rows(data.y[s], r * perRank, (r + 1) * perRank), perRank);
             Losses.crossEntropy(ddp.forward(x), y).backward();
             if (s == 0) firstGrad = ddp.parameters().get(0).grad().toArray();
             o.step();

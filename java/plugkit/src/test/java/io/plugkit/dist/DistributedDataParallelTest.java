@@ -58,12 +58,21 @@ class DistributedDataParallelTest {
   }
 
   static List<Module> replicas(int ranks, Device d) {
+    return replicas(java.util.Collections.nCopies(ranks, d));
+  }
+
+  /** Rank r's replica on devices[r] (seed 1234 + r: the wrapper copies rank 0's weights). */
+  static List<Module> replicas(List<Device> devices) {
     List<Module> out = new ArrayList<>();
-    for (int r = 0; r < ranks; r++) {
+    for (int r = 0; r < devices.size(); r++) {
       Init.seed(1234 + r);
-      out.add(Groups.cnn(d));
+      out.add(Groups.cnn(devices.get(r)));
     }
     return out;
+  }
+
+  static List<Device> devices(List<? extends Communicator> comms) {
+    return comms.stream().map(Communicator::device).toList();
   }
 
   /** Loss of rank r's rows [r * per, (r + 1) * per) of the batch. */
@@ -85,8 +94,8 @@ class DistributedDataParallelTest {
     float[] x = images(4, 1);
     long[] y = labels(4, 2);
     try (Scope s = Scope.open()) {
-      List<Module> models = replicas(2, d);
       List<RecordingCommunicator> comms = backend.factory().create(2, d).stream().map(RecordingCommunicator::new).toList();
+      List<Module> models = replicas(devices(comms));
       List<Object[]> out = RankThreads.run(comms, comm -> {
         RecordingCommunicator rec = (RecordingCommunicator) comm;
         Module m = SyncBatchNorm.convert(models.get(comm.rank()), comm);
@@ -97,7 +106,7 @@ class DistributedDataParallelTest {
         for (Tensor p : m.parameters()) counters.add(Autograd.onGradientFinal(p, (leaf, got) -> finals.incrementAndGet()));
         rec.probe(finals::get);
         rec.calls().clear();
-        loss(ddp, d, x, y, 2 * comm.rank(), 2 * comm.rank() + 2).backward();
+        loss(ddp, comm.device(), x, y, 2 * comm.rank(), 2 * comm.rank() + 2).backward();
         List<float[]> g = grads(m);
         ddp.close();
         counters.forEach(Autograd.Registration::close);
@@ -285,11 +294,12 @@ class DistributedDataParallelTest {
       Tensor weights = Tensor.of(d, new float[] {1f / 6, 1f / 6, 1f / 6, 1f / 2}, 4);
       io.plugkit.ops.Reductions.sum(io.plugkit.ops.Elementwise.mul(perImage, weights)).backward();
       List<float[]> expected = grads(single);
-      List<Module> models = replicas(2, d);
-      List<List<float[]>> out = RankThreads.run(backend.factory().create(2, d), comm -> {
+      List<? extends Communicator> comms = backend.factory().create(2, d);
+      List<Module> models = replicas(devices(comms));
+      List<List<float[]>> out = RankThreads.run(comms, comm -> {
         int r = comm.rank();
         try (var ddp = new DistributedDataParallel(SyncBatchNorm.convert(models.get(r), comm), comm)) {
-          loss(ddp, d, x, y, starts[r], starts[r + 1]).backward();
+          loss(ddp, comm.device(), x, y, starts[r], starts[r + 1]).backward();
           return grads(ddp);
         }
       });

@@ -21,7 +21,11 @@ import java.util.stream.Stream;
 final class Groups {
   private Groups() {}
 
-  /** Makes one group of communicators, one per rank, all on {@code device}. */
+  /**
+   * Makes one group of communicators, one per rank, on devices of {@code device}'s kind: all on
+   * {@code device}, or rank r on its own device (cuda:r). The tests put rank r's tensors and
+   * replica on {@code comms.get(r).device()}.
+   */
   interface Factory {
     List<? extends Communicator> create(int ranks, Device device);
   }

@@ -36,25 +36,26 @@ class InProcessCommunicatorTest {
     int n = 3;
     List<float[][]> out = RankThreads.run(backend.factory().create(n, d), comm -> {
       int r = comm.rank();
+      Device rd = comm.device();
       float[][] res = new float[8][];
       // Exact small values: every op's result is known without rounding.
       for (ReduceOp op : ReduceOp.values()) {
-        Tensor t = Tensor.of(d, new float[] {r + 1, -(r + 1), r == 1 ? 0.5f : 2f, r == 2 ? Float.NaN : 1f}, 4);
+        Tensor t = Tensor.of(rd, new float[] {r + 1, -(r + 1), r == 1 ? 0.5f : 2f, r == 2 ? Float.NaN : 1f}, 4);
         comm.allReduce(t, op).await();
         res[op.ordinal()] = t.toArray();
       }
-      Tensor l = Tensor.ofLongs(d, new long[] {r + 1, Long.MAX_VALUE - r}, 2);
+      Tensor l = Tensor.ofLongs(rd, new long[] {r + 1, Long.MAX_VALUE - r}, 2);
       comm.allReduce(l, ReduceOp.MIN).await();
       long[] lm = l.toLongArray();
-      Tensor l2 = Tensor.ofLongs(d, new long[] {10L * r, 7}, 2);
+      Tensor l2 = Tensor.ofLongs(rd, new long[] {10L * r, 7}, 2);
       comm.allReduce(l2, ReduceOp.SUM).await();
       long[] ls = l2.toLongArray();
       res[5] = new float[] {lm[0], (float) (Long.MAX_VALUE - lm[1]), ls[0], ls[1]};
-      Tensor b = Tensor.of(d, new float[] {r, r, r}, 3);
+      Tensor b = Tensor.of(rd, new float[] {r, r, r}, 3);
       comm.broadcast(b, 1).await();
       res[6] = b.toArray();
-      Tensor g = Tensor.empty(d, DType.F32, Shape.of(n, 2));
-      comm.allGather(Tensor.of(d, new float[] {r, 10 * r}, 2), g).await();
+      Tensor g = Tensor.empty(rd, DType.F32, Shape.of(n, 2));
+      comm.allGather(Tensor.of(rd, new float[] {r, 10 * r}, 2), g).await();
       res[7] = g.toArray();
       return res;
     });
@@ -81,7 +82,7 @@ class InProcessCommunicatorTest {
     SplittableRandom rnd = new SplittableRandom(5);
     for (float[] in : inputs) for (int i = 0; i < len; i++) in[i] = (float) ((rnd.nextDouble() - 0.5) * Math.pow(10, rnd.nextInt(-4, 5)));
     List<float[]> out = RankThreads.run(backend.factory().create(n, d), comm -> {
-      Tensor t = Tensor.of(d, inputs[comm.rank()], len);
+      Tensor t = Tensor.of(comm.device(), inputs[comm.rank()], len);
       comm.allReduce(t, ReduceOp.SUM).await();
       return t.toArray();
     });

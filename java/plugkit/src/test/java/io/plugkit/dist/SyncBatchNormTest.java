@@ -71,13 +71,14 @@ class SyncBatchNormTest {
       int perImage = per;
       List<float[][]> out = RankThreads.run(backend.factory().create(ranks, d), comm -> {
         int r = comm.rank();
-        Tensor xr = Tensor.of(d, Groups.rows(x0, perImage, starts[r], starts[r + 1]), shape(batches[r], tail)).requiresGrad(true);
-        Tensor wr = Tensor.of(d, w0, c).requiresGrad(true);
-        Tensor br = Tensor.of(d, b0, c).requiresGrad(true);
-        Tensor rmr = Tensor.of(d, rm0, c);
-        Tensor rvr = Tensor.of(d, rv0, c);
+        Device rd = comm.device();
+        Tensor xr = Tensor.of(rd, Groups.rows(x0, perImage, starts[r], starts[r + 1]), shape(batches[r], tail)).requiresGrad(true);
+        Tensor wr = Tensor.of(rd, w0, c).requiresGrad(true);
+        Tensor br = Tensor.of(rd, b0, c).requiresGrad(true);
+        Tensor rmr = Tensor.of(rd, rm0, c);
+        Tensor rvr = Tensor.of(rd, rv0, c);
         Tensor yr = BatchNorm.syncBatchNorm(xr, rmr, rvr, wr, br, MOMENTUM, EPS, comm);
-        yr.backward(Tensor.of(d, Groups.rows(g0, perImage, starts[r], starts[r + 1]), shape(batches[r], tail)));
+        yr.backward(Tensor.of(rd, Groups.rows(g0, perImage, starts[r], starts[r + 1]), shape(batches[r], tail)));
         return new float[][] {yr.toArray(), xr.grad().toArray(), wr.grad().toArray(), br.grad().toArray(), rmr.toArray(), rvr.toArray()};
       });
       float[] dw = new float[c];
