@@ -95,10 +95,12 @@ public final class Autograd {
     List<Runnable> outer = PASS_CALLBACKS.get();
     List<Runnable> callbacks = new ArrayList<>();
     PASS_CALLBACKS.set(callbacks);
-    try (var off = GradMode.disable()) {
+    try {
       run(root, seed);
       // A callback may queue more (they run too); the pass's hooks have all fired by now.
-      for (int i = 0; i < callbacks.size(); i++) callbacks.get(i).run();
+      try (var off = GradMode.disable()) {
+        for (int i = 0; i < callbacks.size(); i++) callbacks.get(i).run();
+      }
     } finally {
       PASS_CALLBACKS.set(outer);
     }
@@ -109,45 +111,49 @@ public final class Autograd {
     if (top == null) {
       if (root.requiresGrad()) {
         root.accumulateGrad(seed);
-        fire(root, true);
+        try (var off = GradMode.disable()) {
+          fire(root, true);
+        }
       }
       return;
     }
-    long mark = Tensor.allocationMark(); // gradients allocated after it are this pass's own
-    List<Node> order = reachable(top);
-    order.sort(Comparator.comparingLong((Node n) -> n.seq).reversed());
-    Map<Node, Tensor> pending = new IdentityHashMap<>();
-    pending.put(top, seed);
-    // Hooked leaves: edges from nodes still to run, and whether a gradient came this pass.
-    Map<Tensor, int[]> hooked = HOOK_COUNT.get() == 0 ? null : hookedLeaves(order);
-    for (Node node : order) {
-      Tensor g = pending.remove(node);
-      if (g == null) {
-        if (hooked != null) leavesDone(node, null, hooked);
-        continue;
-      }
-      Tensor[] grads = node.backward.apply(g);
-      if (grads.length != node.inputs.length) {
-        throw new IllegalStateException(node.op + ": backward returned " + grads.length + " gradients for "
-            + node.inputs.length + " inputs");
-      }
-      for (int i = 0; i < grads.length; i++) {
-        Tensor in = node.inputs[i];
-        if (grads[i] == null || in == null || !in.requiresGrad()) continue;
-        if (!grads[i].shape().equals(in.shape())) {
-          throw new IllegalStateException(node.op + ": gradient of input " + i + " has shape " + grads[i].shape()
-              + " but the input has " + in.shape());
+    try (var off = GradMode.disable()) {
+      long mark = Tensor.allocationMark(); // gradients allocated after it are this pass's own
+      List<Node> order = reachable(top);
+      order.sort(Comparator.comparingLong((Node n) -> n.seq).reversed());
+      Map<Node, Tensor> pending = new IdentityHashMap<>();
+      pending.put(top, seed);
+      // Hooked leaves: edges from nodes still to run, and whether a gradient came this pass.
+      Map<Tensor, int[]> hooked = HOOK_COUNT.get() == 0 ? null : hookedLeaves(order);
+      for (Node node : order) {
+        Tensor g = pending.remove(node);
+        if (g == null) {
+          if (hooked != null) leavesDone(node, null, hooked);
+          continue;
         }
-        Node producer = in.gradFn();
-        if (producer == null) {
-          if (adoptable(grads, i, seed, mark)) in.accumulateGradAdopting(grads[i]);
-          else in.accumulateGrad(grads[i]);
-        } else {
-          Tensor prev = pending.get(producer);
-          pending.put(producer, prev == null ? grads[i] : prev.plus(grads[i]));
+        Tensor[] grads = node.backward.apply(g);
+        if (grads.length != node.inputs.length) {
+          throw new IllegalStateException(node.op + ": backward returned " + grads.length + " gradients for "
+              + node.inputs.length + " inputs");
         }
+        for (int i = 0; i < grads.length; i++) {
+          Tensor in = node.inputs[i];
+          if (grads[i] == null || in == null || !in.requiresGrad()) continue;
+          if (!grads[i].shape().equals(in.shape())) {
+            throw new IllegalStateException(node.op + ": gradient of input " + i + " has shape " + grads[i].shape()
+                + " but the input has " + in.shape());
+          }
+          Node producer = in.gradFn();
+          if (producer == null) {
+            if (adoptable(grads, i, seed, mark)) in.accumulateGradAdopting(grads[i]);
+            else in.accumulateGrad(grads[i]);
+          } else {
+            Tensor prev = pending.get(producer);
+            pending.put(producer, prev == null ? grads[i] : prev.plus(grads[i]));
+          }
+        }
+        if (hooked != null) leavesDone(node, grads, hooked);
       }
-      if (hooked != null) leavesDone(node, grads, hooked);
     }
   }
 
