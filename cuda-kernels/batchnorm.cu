@@ -191,3 +191,75 @@ PK_KERNEL void batch_norm_backward_data(int64_t n, const float* x, const float* 
   }
 #endif
 }
+
+// ---- SyncBatchNorm (io.plugkit.ops.BatchNorm.syncBatchNorm) -----------------------------------
+// Each rank's per-channel moments are all-gathered, then merged in rank order on every rank.
+
+// This rank's moments: stats [3, channels] = {count, mean, m2} with m2 the sum of squared
+// deviations from this rank's mean (two passes, as batch_norm_stats). count 0 gives zeros.
+PK_KERNEL void batch_norm_moments(int64_t n, const float* x, float* stats, int batch, int channels, int spatial) {
+  const int64_t count = (int64_t)batch * spatial;
+#if PK_GPU
+  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    float sum = 0.0f;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) sum += x[batchnorm_index(j, c, channels, spatial)];
+    const float total = pk_block_sum(sum);
+    const float mu = count > 0 ? total / (float)count : 0.0f;
+    float squares = 0.0f;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+      const float d = x[batchnorm_index(j, c, channels, spatial)] - mu;
+      squares += d * d;
+    }
+    const float m2 = pk_block_sum(squares);
+    if (threadIdx.x == 0) {
+      stats[c] = (float)count;
+      stats[channels + c] = mu;
+      stats[2 * (int64_t)channels + c] = m2;
+    }
+  }
+#else
+  #pragma omp parallel for schedule(static) if(count * channels > PK_PAR_MIN)
+  for (int c = 0; c < channels; ++c) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < batch; ++b) sum += batchnorm_host_sum(x + (b * channels + c) * (int64_t)spatial, spatial, 0.0, 1);
+    const double mu = count > 0 ? sum / (double)count : 0.0;
+    double squares = 0.0;
+    for (int64_t b = 0; b < batch; ++b) {
+      squares += batchnorm_host_sum(x + (b * channels + c) * (int64_t)spatial, spatial, mu, 2);
+    }
+    stats[c] = (float)count;
+    stats[channels + c] = (float)mu;
+    stats[2 * (int64_t)channels + c] = (float)squares;
+  }
+#endif
+}
+
+// Global statistics from gathered [ranks, 3, channels] moments: Chan et al.'s pairwise merge in
+// double, ranks in order 0..ranks-1 (so every rank computes the same bits), ranks with count 0
+// left out (as PyTorch's SyncBatchNorm). Stores mean and invstd, moves the running stats with
+// the unbiased global variance (batchnorm_store_stats), and invCount[0] = 1 / global count (0
+// when no rank has values: then the running stats stay and mean, invstd are 0). One item per channel.
+PK_KERNEL void batch_norm_gather_stats(int64_t n, const float* gathered, float* mean, float* invstd,
+                                       float* runningMean, float* runningVar, float* invCount, int ranks,
+                                       int channels, float momentum, float eps) {
+  PK_FOR(c, n) {
+    double cnt = 0.0, mu = 0.0, m2 = 0.0;
+    for (int r = 0; r < ranks; ++r) {
+      const float* s = gathered + (int64_t)r * 3 * channels;
+      const double nb = s[c];
+      if (nb < 1.0) continue;
+      const double total = cnt + nb;
+      const double delta = (double)s[channels + c] - mu;
+      mu += delta * nb / total;
+      m2 += (double)s[2 * (int64_t)channels + c] + delta * delta * cnt * nb / total;
+      cnt = total;
+    }
+    if (cnt > 0.0) {
+      batchnorm_store_stats(c, mu, m2 / cnt, (int64_t)cnt, mean, invstd, runningMean, runningVar, momentum, eps);
+    } else {
+      mean[c] = 0.0f;
+      invstd[c] = 0.0f;
+    }
+    if (c == 0) invCount[0] = cnt > 0.0 ? (float)(1.0 / cnt) : 0.0f;
+  }
+}

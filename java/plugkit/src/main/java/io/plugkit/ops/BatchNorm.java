@@ -6,6 +6,7 @@ import static io.plugkit.driver.ArgKind.PTR;
 
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
+import io.plugkit.dist.Communicator;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
 
@@ -18,6 +19,8 @@ public final class BatchNorm {
       PTR, I32, I32, I32);
   static final Kernel BACKWARD_DATA = Kernel.of("batch_norm_backward_data", PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR,
       I32, I32, F32, I32);
+  static final Kernel MOMENTS = Kernel.withBlock("batch_norm_moments", 256, PTR, PTR, I32, I32, I32);
+  static final Kernel GATHER_STATS = Kernel.of("batch_norm_gather_stats", PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, F32, F32);
 
   private BatchNorm() {}
 
@@ -36,23 +39,9 @@ public final class BatchNorm {
    */
   public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
       boolean training, float momentum, float eps) {
-    Checks.tensor(x, "x");
-    if (x.rank() < 2) {
-      throw new IllegalArgumentException("x: expected rank >= 2 ([N, C, *]) but got rank " + x.rank() + " (shape " + x.shape() + ")");
-    }
+    int spatial = checkArgs(x, runningMean, runningVar, weight, bias, momentum, eps);
     int channels = x.dim(1);
-    perChannel(x, runningMean, "runningMean", channels);
-    perChannel(x, runningVar, "runningVar", channels);
-    perChannel(x, weight, "weight", channels);
-    perChannel(x, bias, "bias", channels);
-    if (!(eps >= 0f) || Float.isInfinite(eps)) throw new IllegalArgumentException("eps: expected a finite value >= 0 but got " + eps);
-    if (!Float.isFinite(momentum)) throw new IllegalArgumentException("momentum: expected a finite value but got " + momentum);
     int batch = x.dim(0);
-    long spatialLong = trailing(x);
-    if (spatialLong > Integer.MAX_VALUE || (long) batch * spatialLong > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("x: expected at most 2^31-1 values per channel but got shape " + x.shape());
-    }
-    int spatial = (int) spatialLong;
     long count = (long) batch * spatial;
     if (training && count == 1) {
       throw new IllegalArgumentException("x: Expected more than 1 value per channel when training, got input size " + x.shape());
@@ -92,6 +81,83 @@ public final class BatchNorm {
       }
       return new Tensor[] {dx, wants(weight) ? sumDyXhat : null, wants(bias) ? sumDy : null};
     }, x, weight, bias);
+  }
+
+  /**
+   * Training-mode {@link #batchNorm} whose statistics are those of the union of every rank's batch
+   * (torch.nn.SyncBatchNorm, PyTorch 1.13): each rank's per-channel count, mean and sum of squared
+   * deviations are all-gathered and merged in rank order (ranks with an empty batch left out; batch
+   * sizes may differ), the running stats move with the global unbiased variance, and the backward
+   * all-reduces (SUM) the per-channel sums of dy and dy * xhat for dx. The weight and bias gradients
+   * stay this rank's own: a data-parallel wrapper averages them with the other gradients. Every
+   * rank must call it in the same order (two collectives: one here, one in the backward of x). With
+   * one rank it is {@code batchNorm(..., true, ...)}, as in PyTorch. A global count of 1 gives a NaN
+   * running variance, as PyTorch.
+   */
+  public static Tensor syncBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+      float momentum, float eps, Communicator comm) {
+    if (comm == null) throw new IllegalArgumentException("comm: expected a Communicator but got null");
+    int spatial = checkArgs(x, runningMean, runningVar, weight, bias, momentum, eps);
+    if (!x.device().equals(comm.device())) {
+      throw new IllegalArgumentException("x: expected a tensor on the communicator's device " + comm.device() + " but got one on " + x.device());
+    }
+    if (comm.size() == 1) return batchNorm(x, runningMean, runningVar, weight, bias, true, momentum, eps);
+    int channels = x.dim(1);
+    int batch = x.dim(0);
+    Driver d = x.driver();
+    Tensor stats = Tensor.empty(x.device(), 3, channels);
+    d.launch(MOMENTS, channels, x.address(), stats.address(), batch, channels, spatial);
+    Tensor gathered = Tensor.empty(x.device(), comm.size(), 3, channels);
+    comm.allGather(stats, gathered).await();
+    Tensor mean = Tensor.empty(x.device(), channels);
+    Tensor invstd = Tensor.empty(x.device(), channels);
+    Tensor invCount = Tensor.empty(x.device(), 1);
+    d.launch(GATHER_STATS, channels, gathered.address(), mean.address(), invstd.address(), address(runningMean),
+        address(runningVar), invCount.address(), comm.size(), channels, momentum, eps);
+    Tensor y = Tensor.emptyLike(x);
+    d.launch(FORWARD, x.numel(), x.address(), y.address(), mean.address(), invstd.address(), address(weight),
+        address(bias), channels, spatial);
+    long rowBytes = 4L * channels;
+    return Autograd.record("sync_batch_norm", y, g -> {
+      Tensor sums = Tensor.empty(x.device(), 2, channels); // {sum dy, sum dy * xhat}, this rank's
+      d.launch(BACKWARD_REDUCE, channels, x.address(), g.address(), mean.address(), invstd.address(), sums.address(),
+          sums.address() + rowBytes, batch, channels, spatial);
+      Tensor dw = wants(weight) ? Tensor.empty(x.device(), channels) : null;
+      Tensor db = wants(bias) ? Tensor.empty(x.device(), channels) : null;
+      if (dw != null) d.copy(sums.address() + rowBytes, dw.address(), rowBytes);
+      if (db != null) d.copy(sums.address(), db.address(), rowBytes);
+      Tensor dx = null;
+      if (x.requiresGrad()) {
+        comm.allReduce(sums, Communicator.ReduceOp.SUM).await();
+        Tensor scaled = Elementwise.mul(sums, invCount); // the global means: dx then takes invCount 1
+        dx = Tensor.emptyLike(x);
+        d.launch(BACKWARD_DATA, x.numel(), x.address(), g.address(), mean.address(), invstd.address(), address(weight),
+            scaled.address(), scaled.address() + rowBytes, dx.address(), channels, spatial, 1f, 1);
+      }
+      return new Tensor[] {dx, dw, db};
+    }, x, weight, bias);
+  }
+
+  /** The checks both batch norms share; returns the product of the trailing dims. */
+  private static int checkArgs(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+      float momentum, float eps) {
+    Checks.tensor(x, "x");
+    if (x.rank() < 2) {
+      throw new IllegalArgumentException("x: expected rank >= 2 ([N, C, *]) but got rank " + x.rank() + " (shape " + x.shape() + ")");
+    }
+    int channels = x.dim(1);
+    perChannel(x, runningMean, "runningMean", channels);
+    perChannel(x, runningVar, "runningVar", channels);
+    perChannel(x, weight, "weight", channels);
+    perChannel(x, bias, "bias", channels);
+    if (!(eps >= 0f) || Float.isInfinite(eps)) throw new IllegalArgumentException("eps: expected a finite value >= 0 but got " + eps);
+    if (!Float.isFinite(momentum)) throw new IllegalArgumentException("momentum: expected a finite value but got " + momentum);
+    int batch = x.dim(0);
+    long spatialLong = trailing(x);
+    if (spatialLong > Integer.MAX_VALUE || (long) batch * spatialLong > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("x: expected at most 2^31-1 values per channel but got shape " + x.shape());
+    }
+    return (int) spatialLong;
   }
 
   private static void perChannel(Tensor x, Tensor t, String name, int channels) {
