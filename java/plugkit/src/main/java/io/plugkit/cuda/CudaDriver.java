@@ -60,6 +60,9 @@ public final class CudaDriver implements Driver {
   private final ThreadLocal<ThreadStream> streams;
   private final VirtualThreadLanes lanes;
   private final LibraryLocator locator = LibraryLocator.system();
+  /** Streams of other libraries (NCCL's) that use this driver's blocks, as users in {@link DeviceMemory}. */
+  private final java.util.concurrent.ConcurrentHashMap<Long, ThreadStream> foreignStreams =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private volatile Object cublas;
   private volatile Object convolutions;
 
@@ -85,6 +88,8 @@ public final class CudaDriver implements Driver {
     this.memory = new DeviceMemory(cu, cu.defaultMemoryPool(dev), poolKeepBytes(totalMemory));
     // Set right before the load, with no blocking call between: a virtual thread could change carriers.
     cu.setCurrentContext(context);
+    // A platform thread's record of its current context must follow (it may use another device next).
+    if (!Thread.currentThread().isVirtual()) CURRENT_CONTEXT.get()[0] = context;
     this.kernels = KernelModule.load(cu, locator, KernelCache.forEnvironment(System.getenv(),
         Path.of(System.getProperty("user.home"))), driverVersion, computeMajor * 10 + computeMinor);
     this.allowTf32 = "1".equals(System.getenv("PLUGKIT_CUDA_TF32"));
@@ -135,6 +140,39 @@ public final class CudaDriver implements Driver {
   }
 
   @Override public Device device() { return device; }
+
+  /**
+   * For a library with streams of its own on this device (NCCL): orders {@code foreign} after the
+   * calling thread's work so far and after earlier work on the blocks holding {@code addresses}
+   * (as {@link DeviceMemory} orders a thread's first use), and makes those blocks' frees wait for
+   * {@code foreign} too. Returns the calling thread's stream; this device's context is current.
+   */
+  public long orderForeignStream(long foreign, long... addresses) {
+    requirePlatformThread();
+    ThreadStream ts = stream();
+    ThreadStream f = foreignStreams.computeIfAbsent(foreign, ThreadStream::new);
+    for (long a : addresses) memory.touch(a, f);
+    cu.streamWaitForStream(foreign, ts.stream);
+    return ts.stream;
+  }
+
+  /** The calling platform thread's stream on this device, with this device's context current. */
+  public long threadStream() {
+    requirePlatformThread();
+    return stream().stream;
+  }
+
+  /** Makes this device's primary context current on the calling platform thread (for libraries that use it). */
+  public void makeContextCurrent() {
+    requirePlatformThread();
+    makeCurrent();
+  }
+
+  private static void requirePlatformThread() {
+    if (Thread.currentThread().isVirtual()) {
+      throw new IllegalStateException("CUDA streams of other libraries (NCCL) need a platform thread, not a virtual one");
+    }
+  }
 
   @Override public long allocate(long bytes) {
     if (Thread.currentThread().isVirtual()) return lanes.call(() -> allocate(bytes));
