@@ -14,7 +14,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import io.plugkit.testing.TestDevices;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -26,6 +28,9 @@ class MultiDeviceTest {
     assumeTrue(Drivers.cudaUsable(), () -> "CUDA skipped: " + Drivers.cudaProblem());
     assumeTrue(CudaLibrary.instance().deviceCount() >= 2, "needs two CUDA devices");
   }
+
+  /** Counts each test as a CUDA case in the summary (and fails it where PLUGKIT_DEVICE=cuda finds no CUDA). */
+  @BeforeEach void cudaCase() { TestDevices.assumeUsable(Device.cuda(0)); }
 
   private static float[] data(int n, float base) {
     float[] v = new float[n];
