@@ -57,6 +57,7 @@ public final class Nccl {
   private final MethodHandle allReduce;
   private final MethodHandle broadcast;
   private final MethodHandle allGather;
+  private final MethodHandle reduceScatter;
   private final MethodHandle groupStart;
   private final MethodHandle groupEnd;
 
@@ -78,6 +79,7 @@ public final class Nccl {
     allReduce = bind("ncclAllReduce", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
     broadcast = bind("ncclBroadcast", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
     allGather = bind("ncclAllGather", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG);
+    reduceScatter = bind("ncclReduceScatter", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
     groupStart = bind("ncclGroupStart");
     groupEnd = bind("ncclGroupEnd");
   }
@@ -119,7 +121,14 @@ public final class Nccl {
 
   private void check(int result, String call, long comm) {
     if (result == 0 || result == IN_PROGRESS) return;
-    throw new NativeException("NCCL", call, result, "ncclResult " + result, text(result) + detail(comm));
+    throw new NativeException("NCCL", call, result, name(result), text(result) + detail(comm));
+  }
+
+  /** The ncclResult_t's name in nccl.h. */
+  static String name(int result) {
+    List<String> names = List.of("ncclSuccess", "ncclUnhandledCudaError", "ncclSystemError", "ncclInternalError",
+        "ncclInvalidArgument", "ncclInvalidUsage", "ncclRemoteError", "ncclInProgress");
+    return result >= 0 && result < names.size() ? names.get(result) : "ncclResult " + result;
   }
 
   /** {@code ncclGetErrorString}. */
@@ -259,6 +268,14 @@ public final class Nccl {
   public void allGather(long send, long recv, long sendCount, int type, long comm, long stream) {
     try {
       check((int) allGather.invokeExact(send, recv, sendCount, type, comm, stream), "ncclAllGather", comm);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public void reduceScatter(long send, long recv, long recvCount, int type, int op, long comm, long stream) {
+    try {
+      check((int) reduceScatter.invokeExact(send, recv, recvCount, type, op, comm, stream), "ncclReduceScatter", comm);
     } catch (Throwable t) {
       throw rethrow(t);
     }

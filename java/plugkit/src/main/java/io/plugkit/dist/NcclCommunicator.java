@@ -175,6 +175,39 @@ public final class NcclCommunicator implements Communicator {
     }
   }
 
+  /**
+   * Reduces {@code in} (shape [size, ...out]) over all ranks and writes slice {@code rank} of the
+   * result into {@code out} ({@code ncclReduceScatter}); not part of {@link Communicator}.
+   */
+  public synchronized Work reduceScatter(Tensor in, Tensor out, ReduceOp op) {
+    requireTensor("in", in);
+    requireTensor("out", out);
+    if (in.dtype() != DType.F32 && in.dtype() != DType.I64) {
+      throw new IllegalArgumentException("in: expected dtype F32 or I64 but got " + in.dtype());
+    }
+    if (out.dtype() != in.dtype()) {
+      throw new IllegalArgumentException("out: expected dtype " + in.dtype() + " (as in) but got " + out.dtype());
+    }
+    int[] expected = new int[out.rank() + 1];
+    expected[0] = size;
+    System.arraycopy(out.dims(), 0, expected, 1, out.rank());
+    if (!Arrays.equals(in.dims(), expected)) {
+      throw new IllegalArgumentException("in: expected shape " + Arrays.toString(expected) + " ([size, ...out]) but got "
+          + Arrays.toString(in.dims()));
+    }
+    if (op == null) throw new IllegalArgumentException("op: expected a ReduceOp but got null");
+    requireOpen();
+    if (out.numel() == 0) return Work0.DONE;
+    try (Pins p = Pins.hold()) {
+      long src = in.address();
+      long dst = out.address();
+      before(src, dst);
+      nccl.reduceScatter(src, dst, out.numel(), in.dtype() == DType.F32 ? Nccl.FLOAT32 : Nccl.INT64, op.ordinal(), comm,
+          stream);
+      return after();
+    }
+  }
+
   private void requireTensor(String name, Tensor t) {
     if (t == null) throw new IllegalArgumentException(name + ": expected a tensor but got null");
     if (!t.device().equals(device)) {

@@ -8,10 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.plugkit.DType;
+import io.plugkit.Doctor;
 import io.plugkit.Device;
 import io.plugkit.Scope;
 import io.plugkit.Shape;
 import io.plugkit.Tensor;
+import io.plugkit.cuda.CudaDriver;
 import io.plugkit.cuda.CudaLibrary;
 import io.plugkit.cuda.LibraryLocator;
 import io.plugkit.dist.Communicator.ReduceOp;
@@ -25,6 +27,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -179,6 +182,72 @@ class NcclCommunicatorTest {
     }
   }
 
+  @Test void reduceScatterGivesEachRankItsSliceOfTheFold() throws Exception {
+    List<NcclCommunicator> comms = NcclCommunicator.initAll(devices(3));
+    try {
+      float[][] x = new float[3][];
+      for (int r = 0; r < 3; r++) x[r] = NcclTesting.values(20 + r, 3 * 2 * 5);
+      for (ReduceOp op : new ReduceOp[] {ReduceOp.SUM, ReduceOp.AVG, ReduceOp.MAX}) {
+        List<float[]> got = NcclTesting.onRanks(comms, c -> {
+          try (Scope s = Scope.open()) {
+            Tensor in = Tensor.of(c.device(), x[c.rank()], 3, 2, 5);
+            Tensor out = Tensor.empty(c.device(), DType.F32, Shape.of(2, 5));
+            ((NcclCommunicator) c).reduceScatter(in, out, op).await();
+            return out.toArray();
+          }
+        });
+        float[] all = NcclTesting.fold(x, op);
+        for (int r = 0; r < 3; r++) {
+          assertArrayEquals(Arrays.copyOfRange(all, 10 * r, 10 * r + 10), got.get(r), op + ", rank " + r);
+        }
+      }
+      try (Scope s = Scope.open()) {
+        NcclCommunicator c = comms.get(0);
+        Tensor out = Tensor.zeros(Device.cuda(0), 2, 5);
+        assertRejects("in", () -> c.reduceScatter(Tensor.zeros(Device.cuda(0), 2, 2, 5), out, ReduceOp.SUM));
+        assertRejects("out", () -> c.reduceScatter(Tensor.zeros(Device.cuda(0), 3, 2, 5), Tensor.zeros(Device.cuda(1), 2, 5),
+            ReduceOp.SUM));
+        assertRejects("op", () -> c.reduceScatter(Tensor.zeros(Device.cuda(0), 3, 2, 5), out, null));
+      }
+    } finally {
+      closeAll(comms);
+    }
+  }
+
+  /** The pattern NCCL documents for one thread and several devices: ncclCommInitRank per device inside a group. */
+  @Test void oneThreadInitialisesTwoRanksInAGroup() {
+    Nccl nccl = Nccl.instance();
+    byte[] id = nccl.uniqueId();
+    assertEquals(Nccl.UNIQUE_ID_BYTES, id.length);
+    long[] comms = new long[2];
+    nccl.groupStart();
+    for (int r = 0; r < 2; r++) {
+      ((CudaDriver) Drivers.of(Device.cuda(r + 2))).makeContextCurrent();
+      comms[r] = nccl.commInitRank(2, id, r);
+    }
+    nccl.groupEnd();
+    for (int r = 0; r < 2; r++) {
+      assertEquals(r, nccl.commUserRank(comms[r]));
+      assertEquals(r + 2, nccl.commCuDevice(comms[r]));
+      assertEquals(2, nccl.commCount(comms[r]));
+      assertEquals(0, nccl.commAsyncError(comms[r]));
+    }
+    for (long c : comms) nccl.commDestroy(c);
+  }
+
+  @Test void ncclsOwnErrorsCarryItsText() {
+    assumeTrue(EMULATED, "a bad id makes a real NCCL try to connect to garbage");
+    NativeException e = assertThrows(NativeException.class, () -> Nccl.instance().commInitRank(2, new byte[128], 0));
+    assertEquals("NCCL: ncclCommInitRank(rank 0 of 2) failed: ncclInvalidArgument (4): invalid argument (run with NCCL_DEBUG=WARN for "
+        + "details) (commId is not a unique id from this NCCL's ncclGetUniqueId)", e.getMessage());
+  }
+
+  @Test void theDoctorNamesTheNcclFound() {
+    Nccl nccl = Nccl.instance();
+    assertTrue(Doctor.report().contains("NCCL (multi-GPU): " + Nccl.dotted(nccl.version()) + " at " + nccl.location() + "\n"),
+        Doctor.report());
+  }
+
   @Test void emptyTensorsAndOneRankAreNoOps() throws Exception {
     List<NcclCommunicator> one = NcclCommunicator.initAll(Device.cuda(2));
     try (Scope s = Scope.open()) {
@@ -329,6 +398,7 @@ class NcclCommunicatorTest {
     assertTrue(out.contains("UnsupportedFeatureException: unsupported: NCCL not found: no [libnccl.so.2] loads; searched "
         + LibraryLocator.LIBS_VARIABLE + " [" + dir.toRealPath() + "]"), out);
     assertTrue(out.contains("nvidia-nccl-cu12"), out);
+    assertTrue(out.contains("Doctor: NCCL (multi-GPU): not usable: unsupported: NCCL not found"), out);
   }
 
   @Test void versionIsNcclTwo() {

@@ -14,5 +14,8 @@ public final class NcclMissingCheck {
     } catch (UnsupportedFeatureException e) {
       System.out.println(e.getClass().getSimpleName() + ": " + e.getMessage());
     }
+    for (String line : io.plugkit.Doctor.report().split("\n")) {
+      if (line.startsWith("NCCL")) System.out.println("Doctor: " + line);
+    }
   }
 }
