@@ -45,12 +45,12 @@ final class NcclTesting {
     return acc;
   }
 
-  /** Runs {@code body} for each communicator on its own thread; each rank's result, in rank order. */
-  static <T> List<T> onRanks(List<? extends Communicator> comms, Function<Communicator, T> body) throws Exception {
-    ExecutorService pool = Executors.newFixedThreadPool(comms.size());
+  /** Runs {@code body} for each rank (a communicator, or a rank number) on its own thread; the results in order. */
+  static <C, T> List<T> onRanks(List<C> ranks, Function<C, T> body) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(ranks.size());
     try {
       List<Future<T>> futures = new ArrayList<>();
-      for (Communicator c : comms) futures.add(pool.submit(() -> body.apply(c)));
+      for (C c : ranks) futures.add(pool.submit(() -> body.apply(c)));
       List<T> out = new ArrayList<>();
       for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
       return out;
