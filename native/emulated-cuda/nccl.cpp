@@ -187,10 +187,30 @@ size_t reply_bytes(const Header& h, int ranks) {
   return h.kind == ALL_GATHER ? h.count * ranks * type_size(h.type) : h.count * type_size(h.type);
 }
 
+// What the process that runs a hub knows of it: a rank there must not let the process exit while
+// the hub still owes the other ranks the result of a collective that rank has finished.
+struct HubState {
+  uint8_t token[16];
+  std::atomic<uint64_t> delivered{0};  // collectives whose results went to every rank
+  std::atomic<bool> done{false};
+};
+
 struct Hub {
   int listener;
   uint8_t token[16];
+  HubState* state;  // kept for the process's life: a few bytes per unique id
 };
+
+std::mutex g_hubs;
+std::vector<HubState*> g_hubStates;
+
+HubState* local_hub(const uint8_t* token) {
+  std::lock_guard<std::mutex> lock(g_hubs);
+  for (HubState* h : g_hubStates) {
+    if (memcmp(h->token, token, 16) == 0) return h;
+  }
+  return nullptr;
+}
 
 // Status then, on success, the rank's result; on failure a text of up to 200 bytes.
 void reply_error(const std::vector<int>& fds, int status, const std::string& why) {
@@ -211,7 +231,14 @@ void close_all(std::vector<int>& fds) {
   }
 }
 
+void hub_loop(Hub hub);
+
 void hub_main(Hub hub) {
+  hub_loop(hub);
+  hub.state->done = true;
+}
+
+void hub_loop(Hub hub) {
   std::vector<int> fds;
   int ranks = 0;
   int joined = 0;
@@ -320,6 +347,7 @@ void hub_main(Hub hub) {
       sent = sent && write_all(fds[r], out.data(), out.size());
       (void)sent;  // a rank that left is found at the next collective's read
     }
+    hub.state->delivered = seq + 1;
   }
 }
 
@@ -335,6 +363,7 @@ struct Comm {
   int asyncError = SUCCESS;
   std::string asyncText;
   bool joined = false;
+  HubState* hub = nullptr;  // the hub, when it runs in this process
 };
 
 std::mutex g_comms;
@@ -390,6 +419,7 @@ int start_join(Comm* c, const Id& id) {
   h.rank = c->rank;
   h.nranks = c->nranks;
   c->fd = fd;
+  c->hub = local_hub(id.token);
   if (!write_all(fd, &h, sizeof h)) return failed(SYSTEM_ERROR, "cannot send to the communicator's hub");
   return SUCCESS;
 }
@@ -504,6 +534,12 @@ int release(Comm* c, bool abort) {
   }
   if (abort && c->fd >= 0) shutdown(c->fd, SHUT_RDWR);  // pending collectives fail instead of waiting for peers
   drain(c);
+  // The hub answers rank by rank: keep this process (the hub's) alive until the others have the
+  // results this rank already has. They are reading them, so this wait is short.
+  if (c->hub != nullptr && !abort) {
+    const uint64_t finished = c->finished;
+    for (int waited = 0; c->hub->delivered < finished && !c->hub->done && waited < timeout_ms(); ++waited) usleep(1000);
+  }
   discard(c);
   return SUCCESS;
 }
@@ -558,6 +594,12 @@ int ncclGetUniqueId(Id* id) {
   hub.listener = fd;
   std::random_device rd;
   for (auto& b : hub.token) b = (uint8_t)rd();
+  hub.state = new HubState;
+  memcpy(hub.state->token, hub.token, 16);
+  {
+    std::lock_guard<std::mutex> lock(g_hubs);
+    g_hubStates.push_back(hub.state);
+  }
   memset(id, 0, sizeof(Id));
   memcpy(id->magic, MAGIC, 8);
   id->port = ntohs(a.sin_port);
