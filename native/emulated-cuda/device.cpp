@@ -399,8 +399,8 @@ CUresult cuDevicePrimaryCtxRetain(void** context, int device) {
 }
 
 CUresult cuCtxSetCurrent(void* context) {
-  Gpu* g = (Gpu*)context;
-  if (g != nullptr && (g->index < 0 || gpu(g->index) != g)) return INVALID_CONTEXT;
+  Gpu* g = (Gpu*)context;  // compared with the devices' handles, never dereferenced before
+  if (g != nullptr && std::find(dev().gpus.begin(), dev().gpus.end(), g) == dev().gpus.end()) return INVALID_CONTEXT;
   t_context = g;
   return SUCCESS;
 }
