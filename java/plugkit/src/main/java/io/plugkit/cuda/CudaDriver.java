@@ -18,8 +18,8 @@ import java.util.function.Supplier;
  * use it: see {@link KernelModule}), cuBLAS for GEMM and cuDNN for convolution, all through FFM.
  * One instance per device, shared by every thread.
  *
- * <p>Threads. Every platform thread that calls in gets the device's primary context made current,
- * its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
+ * <p>Threads. Every platform thread that calls in gets the device's primary context made current
+ * (again whenever its previous call went to another device's driver), its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
  * its work is ordered on that stream, so threads never serialize on each other. These are kept
  * for the driver's life, so use a bounded thread pool for device work. A virtual thread's calls
  * run on one of a few lane threads instead (see {@link VirtualThreadLanes}), chosen by its id,
