@@ -71,14 +71,14 @@ $(NATIVE)/plugkit.fatbin: build/all_kernels.cu $(KERNELS) $(HEADERS)
 	nvcc -fatbin -O3 -std=c++17 -Icuda-kernels/include $(NVCC_ARCH) build/all_kernels.cu -o $@
 
 # The emulated CUDA device (tests only): the kernels' GPU branches compiled by g++ against
-# native/emulated-cuda/emulated_cuda.cuh, behind stand-in libcuda, cuBLAS and cuDNN libraries.
+# native/emulated-cuda/emulated_cuda.cuh, behind stand-in libcuda, cuBLAS, cuDNN and NCCL libraries.
 # Maven's tests find them through PLUGKIT_CUDA_LIBS (see the root pom.xml).
 EMU := build/emulated-cuda
 EMU_SRC := native/emulated-cuda
 EMU_FLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wno-sign-compare -I$(EMU_SRC)
 EMU_HEADERS := $(wildcard $(EMU_SRC)/*.h $(EMU_SRC)/*.cuh)
 
-emulated-cuda: $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13 $(EMU)/libcudnn.so.9
+emulated-cuda: $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13 $(EMU)/libcudnn.so.9 $(EMU)/libnccl.so.2
 
 $(EMU)/kernel_list.inc: $(KERNELS) $(EMU_SRC)/planted_faults.cu
 	@mkdir -p $(EMU)
@@ -100,6 +100,9 @@ $(EMU)/libcublas.so.13: $(EMU)/cublas.o $(EMU)/libcuda.so.1
 
 $(EMU)/libcudnn.so.9: $(EMU)/cudnn.o $(EMU)/libcuda.so.1
 	g++ -shared -Wl,-soname,libcudnn.so.9 -Wl,-rpath,'$$ORIGIN' -o $@ $^
+
+$(EMU)/libnccl.so.2: $(EMU)/nccl.o $(EMU)/libcuda.so.1
+	g++ -shared -pthread -Wl,-soname,libnccl.so.2 -Wl,-rpath,'$$ORIGIN' -o $@ $^
 
 java: native fatbin
 	$(MVN) -DskipTests install

@@ -6,6 +6,8 @@
 // what a real device cannot report well: a kernel argument outside live device memory, a write
 // past a block's end (the guard zones), barrier or warp divergence. Faults are sticky, as on a
 // GPU: every later call of the process fails with the first fault's code and text.
+// PLUGKIT_EMULATED_DEVICES=N (default 1) exposes N devices, each with its own primary context,
+// streams, memory pool and blocks; a kernel given another device's memory faults (no peer access).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,8 @@ constexpr unsigned char FRESH_BYTE = 0xFF;  // fresh and freed memory read as Na
 constexpr size_t TOTAL_MEMORY = (size_t)8 << 30;
 constexpr size_t QUARANTINE_BYTES = (size_t)256 << 20;  // freed blocks kept poisoned before reuse
 constexpr int SMS = 2;  // few SMs: the driver's grid cap (32 blocks per SM) makes kernels grid-stride
-void* const CONTEXT = (void*)0xC0FFEE;
+constexpr int MAX_DEVICES = 16;
+constexpr uintptr_t POOL_BASE = 0x9001;  // device d's default pool handle is POOL_BASE + d
 const char* const DEVICE_NAME = "plugkit emulated CUDA device (runs the kernels on the CPU: logic, not speed)";
 
 struct Block {
@@ -43,7 +46,10 @@ struct Block {
   bool ready;  // its stream has reached the allocation (stream-ordered allocation)
 };
 
+struct Gpu;
+
 struct Stream {
+  Gpu* gpu = nullptr;
   std::mutex m;
   std::condition_variable cv;
   std::deque<std::function<void()>> queue;
@@ -56,10 +62,9 @@ struct Event {
   uint64_t position = 0;
 };
 
-// Kept for the process's life (never destroyed): stream workers may still run at exit.
-struct Device {
-  std::mutex m;
-  bool initialised = false;
+// One emulated GPU; its address is also its primary context's handle. Guarded by dev().m.
+struct Gpu {
+  int index = 0;
   std::map<uintptr_t, Block> live;  // by user address
   std::set<uintptr_t> freeing;      // freed in stream order, not yet reached by the stream
   std::deque<std::pair<uintptr_t, Block>> quarantine;
@@ -67,17 +72,46 @@ struct Device {
   size_t liveBytes = 0;
   std::set<Stream*> streams;
   Stream* legacy = nullptr;
+};
+
+// Kept for the process's life (never destroyed): stream workers may still run at exit.
+struct Device {
+  std::mutex m;
+  bool initialised = false;
+  std::vector<Gpu*> gpus;
   std::mutex faultMutex;
   int fault = SUCCESS;
   std::string faultText;
 };
 
+int configured_devices() {
+  const char* env = getenv("PLUGKIT_EMULATED_DEVICES");
+  if (env == nullptr || *env == 0) return 1;
+  char* end;
+  const long n = strtol(env, &end, 10);
+  if (*end != 0 || n < 1 || n > MAX_DEVICES) {
+    fprintf(stderr, "[emulated-cuda] PLUGKIT_EMULATED_DEVICES=%s: expected 1 to %d; using 1\n", env, MAX_DEVICES);
+    return 1;
+  }
+  return (int)n;
+}
+
 Device& dev() {
-  static Device* d = new Device;
+  static Device* d = [] {
+    Device* d = new Device;
+    for (int i = configured_devices(), k = 0; k < i; ++k) {
+      d->gpus.push_back(new Gpu);
+      d->gpus.back()->index = k;
+    }
+    return d;
+  }();
   return *d;
 }
 
-thread_local void* t_context = nullptr;
+thread_local Gpu* t_context = nullptr;  // the current context
+thread_local Gpu* t_running = nullptr;  // on a stream worker: the stream's device
+
+Gpu* gpu(int ordinal) { return ordinal >= 0 && ordinal < (int)dev().gpus.size() ? dev().gpus[ordinal] : nullptr; }
 
 int sticky() {
   std::lock_guard<std::mutex> lock(dev().faultMutex);
@@ -85,6 +119,7 @@ int sticky() {
 }
 
 void worker(Stream* s) {
+  t_running = s->gpu;
   for (;;) {
     std::function<void()> work;
     {
@@ -102,22 +137,30 @@ void worker(Stream* s) {
   }
 }
 
-Stream* new_stream() {
+Stream* new_stream(Gpu* g) {
   Stream* s = new Stream;
+  s->gpu = g;
   std::thread(worker, s).detach();
   return s;
 }
 
-// The stream a handle names (0: the legacy default stream), or null when it is not one.
-Stream* stream_of(void* handle) {
+// The stream a handle names (0: the current context's legacy default stream), or null when it
+// is not one. A driver call may use only streams of the current context; the hook that the
+// stand-in libraries use (enqueue) takes any device's (NCCL enqueues on several devices' streams).
+Stream* stream_of(void* handle, bool anyDevice = false) {
   Device& d = dev();
   std::lock_guard<std::mutex> lock(d.m);
   if (handle == nullptr) {
-    if (d.legacy == nullptr) d.legacy = new_stream();
-    return d.legacy;
+    Gpu* g = t_context;
+    if (g == nullptr) return nullptr;
+    if (g->legacy == nullptr) g->legacy = new_stream(g);
+    return g->legacy;
   }
   Stream* s = (Stream*)handle;
-  return d.streams.count(s) ? s : nullptr;
+  for (Gpu* g : d.gpus) {
+    if (g->streams.count(s)) return anyDevice || g == t_context ? s : nullptr;
+  }
+  return nullptr;
 }
 
 void wait_for(Stream* s, uint64_t position) {
@@ -136,29 +179,47 @@ std::string hex(const void* p) {
   return b;
 }
 
-// The live block holding [p, p + bytes) (bytes may be 0: one past the end is fine), or null.
-// The caller holds dev().m.
-const std::pair<const uintptr_t, Block>* containing(uintptr_t p, size_t bytes) {
-  auto& live = dev().live;
+// The live block of g holding [p, p + bytes) (bytes may be 0: one past the end is fine), or
+// null. The caller holds dev().m.
+const std::pair<const uintptr_t, Block>* containing(Gpu* g, uintptr_t p, size_t bytes) {
+  auto& live = g->live;
   auto it = live.upper_bound(p);
   if (it == live.begin()) return nullptr;
   --it;
   return p + bytes <= it->first + it->second.bytes ? &*it : nullptr;
 }
 
+// The device whose live blocks hold p (bytes 0), or null. The caller holds dev().m.
+Gpu* owner_of(uintptr_t p) {
+  for (Gpu* g : dev().gpus) {
+    if (containing(g, p, 0)) return g;
+  }
+  return nullptr;
+}
+
 // inStreamOrder: the use is executing on a stream now, so the block's allocation must have been
-// reached: another stream's use before that lacks a wait on the allocating stream.
-std::string range_problem(const void* p, size_t bytes, bool inStreamOrder) {
+// reached: another stream's use before that lacks a wait on the allocating stream. on: the device
+// that uses the memory (a kernel's), or null for a copy (unified addressing: any device's).
+std::string range_problem(Gpu* on, const void* p, size_t bytes, bool inStreamOrder) {
   Device& d = dev();
   std::lock_guard<std::mutex> lock(d.m);
   const uintptr_t a = (uintptr_t)p;
-  if (auto* b = containing(a, bytes)) {
-    if (!inStreamOrder || b->second.ready) return "";
-    return hex(p) + " is used before its stream-ordered allocation was reached (no wait on the allocating stream)";
+  Gpu* owner = owner_of(a);
+  if (owner != nullptr && on != nullptr && owner != on) {
+    return hex(p) + " is memory of device " + std::to_string(owner->index) + ", used on device " +
+           std::to_string(on->index) + " (peer access is not enabled)";
   }
-  if (containing(a, 0)) return "the range " + hex(p) + " + " + std::to_string(bytes) + " bytes runs past the end of its block";
-  for (auto& q : d.quarantine) {
-    if (a >= q.first && a <= q.first + q.second.bytes) return hex(p) + " points into a block that was freed";
+  if (owner != nullptr) {
+    if (auto* b = containing(owner, a, bytes)) {
+      if (!inStreamOrder || b->second.ready) return "";
+      return hex(p) + " is used before its stream-ordered allocation was reached (no wait on the allocating stream)";
+    }
+    return "the range " + hex(p) + " + " + std::to_string(bytes) + " bytes runs past the end of its block";
+  }
+  for (Gpu* g : d.gpus) {
+    for (auto& q : g->quarantine) {
+      if (a >= q.first && a <= q.first + q.second.bytes) return hex(p) + " points into a block that was freed";
+    }
   }
   return hex(p) + " is not device memory allocated by cuMemAllocAsync";
 }
@@ -178,7 +239,7 @@ std::string damaged_guard(uintptr_t user, const Block& b) {
 
 CUresult need_context() {
   if (!dev().initialised) return NOT_INITIALIZED;
-  return t_context == CONTEXT ? SUCCESS : INVALID_CONTEXT;
+  return t_context != nullptr ? SUCCESS : INVALID_CONTEXT;
 }
 
 // Stream-ordered free: the block stays usable until the stream reaches the free.
@@ -187,19 +248,20 @@ void release(uintptr_t user) {
   std::string damage;
   {
     std::lock_guard<std::mutex> lock(d.m);
-    auto it = d.live.find(user);
+    Gpu& g = *owner_of(user);
+    auto it = g.live.find(user);
     Block b = it->second;
-    d.live.erase(it);
-    d.freeing.erase(user);
-    d.liveBytes -= b.bytes;
+    g.live.erase(it);
+    g.freeing.erase(user);
+    g.liveBytes -= b.bytes;
     damage = damaged_guard(user, b);
     memset((void*)user, FRESH_BYTE, b.bytes);
-    d.quarantine.emplace_back(user, b);
-    d.quarantined += b.rawBytes;
-    while (d.quarantined > QUARANTINE_BYTES) {
-      d.quarantined -= d.quarantine.front().second.rawBytes;
-      free(d.quarantine.front().second.raw);
-      d.quarantine.pop_front();
+    g.quarantine.emplace_back(user, b);
+    g.quarantined += b.rawBytes;
+    while (g.quarantined > QUARANTINE_BYTES) {
+      g.quarantined -= g.quarantine.front().second.rawBytes;
+      free(g.quarantine.front().second.raw);
+      g.quarantine.pop_front();
     }
   }
   if (!damage.empty()) fail(ILLEGAL_ADDRESS, "out-of-bounds write found when the block at " + hex((void*)user) + " was freed: " + damage);
@@ -237,7 +299,7 @@ const char* error_name(CUresult e) {
 
 int enqueue(void* handle, std::function<void()> work) {
   if (int f = sticky()) return f;
-  Stream* s = stream_of(handle);
+  Stream* s = stream_of(handle, true);
   if (s == nullptr) return INVALID_HANDLE;
   {
     std::lock_guard<std::mutex> lock(s->m);
@@ -259,7 +321,18 @@ void fail(int status, const std::string& message) {
   fprintf(stderr, "[emulated-cuda] %s: %s\n", error_name(status), message.c_str());
 }
 
-std::string check_device_range(const void* p, size_t bytes) { return range_problem(p, bytes, true); }
+std::string check_device_range(const void* p, size_t bytes) { return range_problem(t_running, p, bytes, true); }
+
+int stream_device(void* handle) {
+  Stream* s = stream_of(handle, true);
+  return s == nullptr ? -1 : s->gpu->index;
+}
+
+int current_device() { return t_context == nullptr ? -1 : t_context->index; }
+
+int device_count() { return (int)dev().gpus.size(); }
+
+int device_fault() { return sticky(); }
 
 }  // namespace pkemu
 
@@ -281,25 +354,25 @@ CUresult cuInit(unsigned flags) {
 
 CUresult cuDeviceGetCount(int* count) {
   if (!dev().initialised) return NOT_INITIALIZED;
-  *count = 1;
+  *count = device_count();
   return SUCCESS;
 }
 
 CUresult cuDeviceGet(int* device, int ordinal) {
   if (!dev().initialised) return NOT_INITIALIZED;
-  if (ordinal != 0) return INVALID_DEVICE;
-  *device = 0;
+  if (gpu(ordinal) == nullptr) return INVALID_DEVICE;
+  *device = ordinal;
   return SUCCESS;
 }
 
 CUresult cuDeviceGetName(char* name, int len, int device) {
-  if (device != 0) return INVALID_DEVICE;
+  if (gpu(device) == nullptr) return INVALID_DEVICE;
   snprintf(name, (size_t)len, "%s", DEVICE_NAME);
   return SUCCESS;
 }
 
 CUresult cuDeviceGetAttribute(int* v, int attribute, int device) {
-  if (device != 0) return INVALID_DEVICE;
+  if (gpu(device) == nullptr) return INVALID_DEVICE;
   switch (attribute) {
     case 1: *v = 1024; return SUCCESS;   // max threads per block
     case 8: *v = 49152; return SUCCESS;  // max shared memory per block
@@ -313,30 +386,31 @@ CUresult cuDeviceGetAttribute(int* v, int attribute, int device) {
 }
 
 CUresult cuDeviceTotalMem_v2(size_t* bytes, int device) {
-  if (device != 0) return INVALID_DEVICE;
+  if (gpu(device) == nullptr) return INVALID_DEVICE;
   *bytes = TOTAL_MEMORY;
   return SUCCESS;
 }
 
 CUresult cuDevicePrimaryCtxRetain(void** context, int device) {
   if (!dev().initialised) return NOT_INITIALIZED;
-  if (device != 0) return INVALID_DEVICE;
-  *context = CONTEXT;
+  if (gpu(device) == nullptr) return INVALID_DEVICE;
+  *context = gpu(device);
   return SUCCESS;
 }
 
 CUresult cuCtxSetCurrent(void* context) {
-  if (context != CONTEXT && context != nullptr) return INVALID_CONTEXT;
-  t_context = context;
+  Gpu* g = (Gpu*)context;  // compared with the devices' handles, never dereferenced before
+  if (g != nullptr && std::find(dev().gpus.begin(), dev().gpus.end(), g) == dev().gpus.end()) return INVALID_CONTEXT;
+  t_context = g;
   return SUCCESS;
 }
 
 CUresult cuStreamCreate(void** stream, unsigned flags) {
   if (CUresult e = need_context()) return e;
   if (flags > 1) return INVALID_VALUE;
-  Stream* s = new_stream();
+  Stream* s = new_stream(t_context);
   std::lock_guard<std::mutex> lock(dev().m);
-  dev().streams.insert(s);
+  t_context->streams.insert(s);
   *stream = s;
   return SUCCESS;
 }
@@ -354,8 +428,8 @@ CUresult cuCtxSynchronize(void) {
   std::vector<Stream*> all;
   {
     std::lock_guard<std::mutex> lock(dev().m);
-    all.assign(dev().streams.begin(), dev().streams.end());
-    if (dev().legacy) all.push_back(dev().legacy);
+    all.assign(t_context->streams.begin(), t_context->streams.end());
+    if (t_context->legacy) all.push_back(t_context->legacy);
   }
   for (Stream* s : all) wait_for(s, position_of(s));
   return sticky();
@@ -389,31 +463,36 @@ CUresult cuStreamWaitEvent(void* handle, void* event, unsigned flags) {
   if (event == nullptr || flags != 0) return INVALID_VALUE;
   Event ev = *(Event*)event;
   if (ev.stream == nullptr) return SUCCESS;  // never recorded: nothing to wait for
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;  // the waiting stream must be of this context
   return enqueue(handle, [ev] { wait_for(ev.stream, ev.position); });
 }
 
 CUresult cuDeviceGetDefaultMemPool(void** pool, int device) {
-  if (device != 0) return INVALID_DEVICE;
-  *pool = (void*)0x9001;
+  if (gpu(device) == nullptr) return INVALID_DEVICE;
+  *pool = (void*)(POOL_BASE + device);
   return SUCCESS;
 }
 
+bool is_pool(void* pool) { return (uintptr_t)pool >= POOL_BASE && (uintptr_t)pool < POOL_BASE + device_count(); }
+
 CUresult cuMemPoolSetAttribute(void* pool, int attribute, void* value) {
-  if (pool != (void*)0x9001 || value == nullptr) return INVALID_VALUE;
+  if (!is_pool(pool) || value == nullptr) return INVALID_VALUE;
   return attribute >= 1 && attribute <= 8 ? SUCCESS : INVALID_VALUE;
 }
 
-CUresult cuMemPoolTrimTo(void* pool, size_t) { return pool == (void*)0x9001 ? SUCCESS : INVALID_VALUE; }
+CUresult cuMemPoolTrimTo(void* pool, size_t) { return is_pool(pool) ? SUCCESS : INVALID_VALUE; }
 
 CUresult cuMemAllocAsync(CUdeviceptr* out, size_t bytes, void* handle) {
   if (CUresult e = need_context()) return e;
   if (bytes == 0) return INVALID_VALUE;
-  if (stream_of(handle) == nullptr) return INVALID_HANDLE;
+  Stream* s = stream_of(handle);
+  if (s == nullptr) return INVALID_HANDLE;
   Device& d = dev();
+  Gpu& g = *s->gpu;
   uintptr_t user;
   {
     std::lock_guard<std::mutex> lock(d.m);
-    if (bytes > TOTAL_MEMORY - d.liveBytes) return OUT_OF_MEMORY;
+    if (bytes > TOTAL_MEMORY - g.liveBytes) return OUT_OF_MEMORY;
     const size_t rawBytes = (bytes + 2 * GUARD + GUARD - 1) / GUARD * GUARD;
     char* raw = (char*)aligned_alloc(GUARD, rawBytes);
     if (raw == nullptr) return OUT_OF_MEMORY;
@@ -421,35 +500,38 @@ CUresult cuMemAllocAsync(CUdeviceptr* out, size_t bytes, void* handle) {
     memset(raw + GUARD, FRESH_BYTE, bytes);
     memset(raw + GUARD + bytes, GUARD_BYTE, rawBytes - GUARD - bytes);
     user = (uintptr_t)raw + GUARD;
-    d.live[user] = Block{raw, bytes, rawBytes, false};
-    d.liveBytes += bytes;
+    g.live[user] = Block{raw, bytes, rawBytes, false};
+    g.liveBytes += bytes;
   }
   *out = user;
-  return enqueue(handle, [user] {
+  Gpu* owner = &g;
+  return enqueue(handle, [user, owner] {
     std::lock_guard<std::mutex> lock(dev().m);
-    auto it = dev().live.find(user);
-    if (it != dev().live.end()) it->second.ready = true;
+    auto it = owner->live.find(user);
+    if (it != owner->live.end()) it->second.ready = true;
   });
 }
 
 CUresult cuMemFreeAsync(CUdeviceptr p, void* handle) {
   if (CUresult e = need_context()) return e;
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;
   {
     std::lock_guard<std::mutex> lock(dev().m);
-    if (!dev().live.count(p) || dev().freeing.count(p)) return INVALID_VALUE;  // not a block, or freed twice
-    dev().freeing.insert(p);
+    Gpu* g = owner_of(p);
+    if (g == nullptr || !g->live.count(p) || g->freeing.count(p)) return INVALID_VALUE;  // not a block, or freed twice
+    g->freeing.insert(p);
   }
   return enqueue(handle, [p] { release(p); });
 }
 
 // A copy's device side must lie in one block now and still be live when the stream reaches it.
 CUresult device_range(CUdeviceptr p, size_t bytes) {
-  return range_problem((const void*)p, bytes, false).empty() ? SUCCESS : INVALID_VALUE;
+  return range_problem(nullptr, (const void*)p, bytes, false).empty() ? SUCCESS : INVALID_VALUE;
 }
 
 std::function<void()> checked(CUdeviceptr p, size_t bytes, const char* call, std::function<void()> copy) {
   return [=] {
-    std::string problem = range_problem((const void*)p, bytes, true);
+    std::string problem = range_problem(nullptr, (const void*)p, bytes, true);
     if (!problem.empty()) {
       fail(ILLEGAL_ADDRESS, std::string(call) + ": " + problem);
       return;
@@ -462,6 +544,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, vo
   if (CUresult e = need_context()) return e;
   if (CUresult e = device_range(dst, bytes)) return e;
   // From pageable memory the driver stages the source before it returns, as here.
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;
   auto staged = std::make_shared<std::vector<char>>((const char*)src, (const char*)src + bytes);
   return enqueue(handle, checked(dst, bytes, "cuMemcpyHtoDAsync", [=] { memcpy((void*)dst, staged->data(), bytes); }));
 }
@@ -480,6 +563,7 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, vo
   if (CUresult e = need_context()) return e;
   if (CUresult e = device_range(dst, bytes)) return e;
   if (CUresult e = device_range(src, bytes)) return e;
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;
   return enqueue(handle, checked(dst, bytes, "cuMemcpyDtoDAsync", checked(src, bytes, "cuMemcpyDtoDAsync", [=] {
     memmove((void*)dst, (const void*)src, bytes);
   })));
@@ -489,6 +573,7 @@ CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, void* h
   if (CUresult e = need_context()) return e;
   if (dst % 4 != 0) return INVALID_VALUE;
   if (CUresult e = device_range(dst, count * 4)) return e;
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;
   return enqueue(handle, checked(dst, count * 4, "cuMemsetD32Async", [=] {
     for (size_t i = 0; i < count; ++i) ((unsigned*)dst)[i] = value;
   }));
@@ -536,6 +621,7 @@ CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, u
     return INVALID_VALUE;
   }
   const KernelEntry* k = (const KernelEntry*)function;
+  if (stream_of(handle) == nullptr) return INVALID_HANDLE;  // a stream of another context, or none
   void* packed = k->pack(params);
   const uint3 grid{gx, gy, gz};
   const uint3 block{bx, by, bz};
@@ -545,7 +631,7 @@ CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, u
     const int count = k->pointers(packed, pointers, positions, 64);
     for (int i = 0; i < count && i < 64; ++i) {
       if (pointers[i] == nullptr) continue;
-      std::string problem = range_problem(pointers[i], 0, true);
+      std::string problem = range_problem(t_running, pointers[i], 0, true);
       if (!problem.empty()) {
         fail(ILLEGAL_ADDRESS, std::string("kernel ") + k->name + ", parameter " + std::to_string(positions[i]) + ": " + problem);
         k->release(packed);
@@ -559,7 +645,7 @@ CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, u
     } else {
       std::lock_guard<std::mutex> lock(dev().m);
       for (int i = 0; i < count && i < 64; ++i) {
-        auto* b = pointers[i] ? containing((uintptr_t)pointers[i], 0) : nullptr;
+        auto* b = pointers[i] ? containing(t_running, (uintptr_t)pointers[i], 0) : nullptr;
         std::string damage = b ? damaged_guard(b->first, b->second) : "";
         if (!damage.empty()) {
           fail(ILLEGAL_ADDRESS, std::string("kernel ") + k->name + " wrote outside the block of parameter " +

@@ -47,7 +47,16 @@ std::string run_grid(const KernelEntry& kernel, const void* packed, uint3 grid, 
 int enqueue(void* stream, std::function<void()> work);
 // Records a sticky error (the first one wins), as a real device does after a fault.
 void fail(int status, const std::string& message);
-// When [p, p + bytes) lies inside one live device block: ""; otherwise why not.
+// When [p, p + bytes) lies inside one live block of the device whose stream runs the caller
+// (work enqueued by enqueue): ""; otherwise why not.
 std::string check_device_range(const void* p, size_t bytes);
+
+// For the stand-in NCCL, which enqueues on any device's streams: the device of a stream handle
+// (0: the current context's legacy stream) or -1; the current context's device or -1; how many.
+int stream_device(void* stream);
+int current_device();
+int device_count();
+// The sticky fault's CUresult, or 0.
+int device_fault();
 
 }  // namespace pkemu

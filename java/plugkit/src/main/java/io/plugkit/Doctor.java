@@ -20,7 +20,7 @@ import java.util.Map;
 public final class Doctor {
   private static final List<String> VARIABLES = List.of("PLUGKIT_DEVICE", "PLUGKIT_THREADS", "PLUGKIT_OPENBLAS",
       LibraryLocator.LIBS_VARIABLE, "PLUGKIT_KERNEL_CACHE", "PLUGKIT_CUDA_TF32", "PLUGKIT_CUDA_POOL_KEEP_MB",
-      "PLUGKIT_CUDNN_WORKSPACE_MB",      "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX");
+      "PLUGKIT_CUDNN_WORKSPACE_MB", "PLUGKIT_EMULATED_DEVICES", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX");
 
   /** The libraries plugkit may load, by soname: for cuBLAS and NVRTC, those of the CUDA majors this driver runs. */
   private static Map<String, List<String>> libraries(int driverVersion) {
@@ -30,6 +30,7 @@ public final class Doctor {
     libraries.put("cuBLASLt", Cublas.ltSonames(driverVersion));
     libraries.put("cuDNN", Cudnn.SONAMES);
     libraries.put("NVRTC", Nvrtc.sonames(driverVersion));
+    libraries.put("NCCL", io.plugkit.dist.Nccl.SONAMES);
     return libraries;
   }
 
@@ -81,6 +82,14 @@ public final class Doctor {
       }
     } else {
       sb.append("not usable: ").append(Drivers.cudaProblem()).append('\n');
+    }
+
+    sb.append("NCCL (multi-GPU): ");
+    try {
+      io.plugkit.dist.Nccl nccl = io.plugkit.dist.Nccl.instance();
+      sb.append(io.plugkit.dist.Nccl.dotted(nccl.version())).append(" at ").append(nccl.location()).append('\n');
+    } catch (RuntimeException | LinkageError e) {
+      sb.append("not usable: ").append(e.getMessage()).append('\n');
     }
 
     LibraryLocator locator = LibraryLocator.system();

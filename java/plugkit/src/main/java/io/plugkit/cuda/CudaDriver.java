@@ -18,8 +18,8 @@ import java.util.function.Supplier;
  * use it: see {@link KernelModule}), cuBLAS for GEMM and cuDNN for convolution, all through FFM.
  * One instance per device, shared by every thread.
  *
- * <p>Threads. Every platform thread that calls in gets the device's primary context made current,
- * its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
+ * <p>Threads. Every platform thread that calls in gets the device's primary context made current
+ * (again whenever its previous call went to another device's driver), its own stream and (on first use) its own cuBLAS and cuDNN handles bound to that stream; all
  * its work is ordered on that stream, so threads never serialize on each other. These are kept
  * for the driver's life, so use a bounded thread pool for device work. A virtual thread's calls
  * run on one of a few lane threads instead (see {@link VirtualThreadLanes}), chosen by its id,
@@ -62,6 +62,9 @@ public final class CudaDriver implements Driver {
   private final ThreadLocal<ThreadStream> streams;
   private final VirtualThreadLanes lanes;
   private final LibraryLocator locator = LibraryLocator.system();
+  /** Streams of other libraries (NCCL's) that use this driver's blocks, as users in {@link DeviceMemory}. */
+  private final java.util.concurrent.ConcurrentHashMap<Long, ThreadStream> foreignStreams =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private volatile Object cublas;
   private volatile Object convolutions;
 
@@ -87,6 +90,8 @@ public final class CudaDriver implements Driver {
     this.memory = new DeviceMemory(cu, cu.defaultMemoryPool(dev), poolKeepBytes(totalMemory));
     // Set right before the load, with no blocking call between: a virtual thread could change carriers.
     cu.setCurrentContext(context);
+    // A platform thread's record of its current context must follow (it may use another device next).
+    if (!Thread.currentThread().isVirtual()) CURRENT_CONTEXT.get()[0] = context;
     this.kernels = KernelModule.load(cu, locator, KernelCache.forEnvironment(System.getenv(),
         Path.of(System.getProperty("user.home"))), driverVersion, computeMajor * 10 + computeMinor);
     this.allowTf32 = "1".equals(System.getenv("PLUGKIT_CUDA_TF32"));
@@ -181,6 +186,39 @@ public final class CudaDriver implements Driver {
   }
 
   @Override public Device device() { return device; }
+
+  /**
+   * For a library with streams of its own on this device (NCCL): orders {@code foreign} after the
+   * calling thread's work so far and after earlier work on the blocks holding {@code addresses}
+   * (as {@link DeviceMemory} orders a thread's first use), and makes those blocks' frees wait for
+   * {@code foreign} too. Returns the calling thread's stream; this device's context is current.
+   */
+  public long orderForeignStream(long foreign, long... addresses) {
+    requirePlatformThread();
+    ThreadStream ts = stream();
+    ThreadStream f = foreignStreams.computeIfAbsent(foreign, ThreadStream::new);
+    for (long a : addresses) memory.touch(a, f);
+    cu.streamWaitForStream(foreign, ts.stream);
+    return ts.stream;
+  }
+
+  /** The calling platform thread's stream on this device, with this device's context current. */
+  public long threadStream() {
+    requirePlatformThread();
+    return stream().stream;
+  }
+
+  /** Makes this device's primary context current on the calling platform thread (for libraries that use it). */
+  public void makeContextCurrent() {
+    requirePlatformThread();
+    makeCurrent();
+  }
+
+  private static void requirePlatformThread() {
+    if (Thread.currentThread().isVirtual()) {
+      throw new IllegalStateException("CUDA streams of other libraries (NCCL) need a platform thread, not a virtual one");
+    }
+  }
 
   @Override public long allocate(long bytes) {
     if (Thread.currentThread().isVirtual()) return lanes.call(() -> allocate(bytes));

@@ -318,6 +318,44 @@ public final class CudaLibrary {
     }
   }
 
+  /** A new event without timing, for ordering streams. */
+  public long eventCreate() {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment out = a.allocate(JAVA_LONG);
+      check((int) eventCreate.invokeExact(out, EVENT_DISABLE_TIMING), "cuEventCreate");
+      return out.get(JAVA_LONG, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Records the work enqueued on {@code stream} so far. */
+  public void eventRecord(long event, long stream) {
+    try {
+      check((int) eventRecord.invokeExact(event, stream), "cuEventRecord");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Makes {@code stream}'s later work wait for the work {@code event} recorded. */
+  public void streamWaitEvent(long stream, long event) {
+    try {
+      check((int) streamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Destroying a recorded event is allowed: the driver frees it once it completes. */
+  public void eventDestroy(long event) {
+    try {
+      check((int) eventDestroy.invokeExact(event), "cuEventDestroy");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
   public long defaultMemoryPool(int device) {
     try (Arena a = Arena.ofConfined()) {
       MemorySegment out = a.allocate(JAVA_LONG);
