@@ -7,6 +7,7 @@
 // reduces in rank order 0, 1, ..., n-1, so every rank gets the same bits. It checks that the ranks
 // agree on each collective (kind, type, op, count, root); a disagreement, a rank that leaves or a
 // timeout (PKEMU_NCCL_TIMEOUT_S, default 300) is an async error on every rank's communicator.
+#include <cmath>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -127,14 +128,27 @@ bool read_all(int fd, void* p, size_t n, int waitMs = timeout_ms()) {
 
 // ---- the hub: one per unique id, in the process that made the id -------------------------
 
+// Max and min of floats as NCCL's kernels do them, with fmax/fmin: a NaN loses to a number.
+template <typename T>
+T max_of(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) return std::fmax(a, b);
+  else return b > a ? b : a;
+}
+
+template <typename T>
+T min_of(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) return std::fmin(a, b);
+  else return b < a ? b : a;
+}
+
 template <typename T>
 void reduce(T* acc, const T* x, size_t n, int op) {
   for (size_t i = 0; i < n; ++i) {
     switch (op) {
       case SUM: case AVG: acc[i] = acc[i] + x[i]; break;
       case PROD: acc[i] = acc[i] * x[i]; break;
-      case MAX: acc[i] = x[i] > acc[i] ? x[i] : acc[i]; break;
-      case MIN: acc[i] = x[i] < acc[i] ? x[i] : acc[i]; break;
+      case MAX: acc[i] = max_of(acc[i], x[i]); break;
+      case MIN: acc[i] = min_of(acc[i], x[i]); break;
     }
   }
 }

@@ -1,7 +1,11 @@
 package io.plugkit.dist;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import io.plugkit.Device;
 import io.plugkit.Tensor;
+import io.plugkit.cuda.CudaLibrary;
+import io.plugkit.driver.UnsupportedFeatureException;
 import io.plugkit.nn.BatchNorm2d;
 import io.plugkit.nn.Conv2d;
 import io.plugkit.nn.Flatten;
@@ -9,6 +13,7 @@ import io.plugkit.nn.GlobalAvgPool2d;
 import io.plugkit.nn.Linear;
 import io.plugkit.nn.ReLU;
 import io.plugkit.nn.Sequential;
+import io.plugkit.testing.TestDevices;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -30,16 +35,36 @@ final class Groups {
     List<? extends Communicator> create(int ranks, Device device);
   }
 
-  /** A named factory (the name shows in test reports). */
-  record Backend(String name, Factory factory) {
+  /** A named factory (the name shows in test reports) and the device kinds it runs on. */
+  record Backend(String name, Factory factory, boolean cudaOnly) {
+    boolean runsOn(Device d) { return d.isCuda() || !cudaOnly; }
+
     @Override public String toString() { return name; }
   }
 
   static final Backend IN_PROCESS = new Backend("in-process",
-      (ranks, device) -> InProcessCommunicator.group(java.util.Collections.nCopies(ranks, device), Duration.ofSeconds(60)));
+      (ranks, device) -> InProcessCommunicator.group(java.util.Collections.nCopies(ranks, device), Duration.ofSeconds(60)),
+      false);
+
+  /**
+   * NCCL, rank r on cuda:r (the emulated device's stand-in NCCL in {@code make test}, 4 devices);
+   * skipped where NCCL or enough devices are missing.
+   */
+  static final Backend NCCL = new Backend("nccl", (ranks, device) -> {
+    TestDevices.assumeUsable(device);
+    assumeTrue(CudaLibrary.instance().deviceCount() >= ranks, () -> "needs " + ranks + " CUDA devices");
+    try {
+      Nccl.instance();
+    } catch (UnsupportedFeatureException e) {
+      assumeTrue(false, e.getMessage());
+    }
+    Device[] devices = new Device[ranks];
+    for (int r = 0; r < ranks; r++) devices[r] = Device.cuda(r);
+    return NcclCommunicator.initAll(devices);
+  }, true);
 
   /** Every backend the tests run on. */
-  static Stream<Backend> factories() { return Stream.of(IN_PROCESS); }
+  static Stream<Backend> factories() { return Stream.of(IN_PROCESS, NCCL); }
 
   /**
    * conv3x3 -> BN -> ReLU -> conv3x3/2 -> BN -> ReLU -> global average pool -> linear, on 3-channel

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** The collectives' results, their agreement across ranks, and how a broken group fails. */
 class InProcessCommunicatorTest {
   static Stream<Arguments> backendsAndDevices() {
-    return Groups.factories().flatMap(f -> TestDevices.all().map(d -> Arguments.of(f, d)));
+    return Groups.factories().flatMap(f -> TestDevices.all().filter(f::runsOn).map(d -> Arguments.of(f, d)));
   }
 
   @ParameterizedTest(name = "{0} on {1}")
@@ -63,8 +63,10 @@ class InProcessCommunicatorTest {
       float[][] res = out.get(r);
       assertArrayEquals(new float[] {6, -6, 4.5f, Float.NaN}, res[ReduceOp.SUM.ordinal()], "SUM rank " + r);
       assertArrayEquals(new float[] {6, -6, 2, Float.NaN}, res[ReduceOp.PROD.ordinal()], "PROD rank " + r);
-      assertArrayEquals(new float[] {3, -1, 2, Float.NaN}, res[ReduceOp.MAX.ordinal()], "MAX rank " + r);
-      assertArrayEquals(new float[] {1, -3, 0.5f, Float.NaN}, res[ReduceOp.MIN.ordinal()], "MIN rank " + r);
+      // NaN: the in-process group propagates it (torch.max); NCCL's fmaxf/fminf drop it.
+      float lastMax = backend == Groups.NCCL ? 1f : Float.NaN;
+      assertArrayEquals(new float[] {3, -1, 2, lastMax}, res[ReduceOp.MAX.ordinal()], "MAX rank " + r);
+      assertArrayEquals(new float[] {1, -3, 0.5f, lastMax}, res[ReduceOp.MIN.ordinal()], "MIN rank " + r);
       assertArrayEquals(new float[] {2, -2, 1.5f, Float.NaN}, res[ReduceOp.AVG.ordinal()], "AVG rank " + r);
       assertArrayEquals(new float[] {1, 2, 30, 21}, res[5], "I64 MIN and SUM rank " + r);
       assertArrayEquals(new float[] {1, 1, 1}, res[6], "broadcast from rank 1, rank " + r);

@@ -24,7 +24,7 @@ final class NcclTesting {
 
   /**
    * The stand-in's documented result: rank 0's values folded with ranks 1, 2, ... in that order in
-   * float; AVG as NCCL does for floats, each value times (float) (1 / n) and then summed.
+   * float; MAX and MIN with fmaxf/fminf (a NaN loses to a number), as NCCL's kernels; AVG as NCCL does for floats, each value times (float) (1 / n) and then summed.
    */
   static float[] fold(float[][] x, ReduceOp op) {
     int ranks = x.length;
@@ -37,8 +37,8 @@ final class NcclTesting {
         acc[i] = switch (op) {
           case SUM, AVG -> acc[i] + v;
           case PROD -> acc[i] * v;
-          case MAX -> v > acc[i] ? v : acc[i];
-          case MIN -> v < acc[i] ? v : acc[i];
+          case MAX -> Float.isNaN(acc[i]) ? v : Float.isNaN(v) ? acc[i] : Math.max(acc[i], v); // fmaxf
+          case MIN -> Float.isNaN(acc[i]) ? v : Float.isNaN(v) ? acc[i] : Math.min(acc[i], v); // fminf
         };
       }
     }
