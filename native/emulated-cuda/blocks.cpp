@@ -3,6 +3,7 @@
 // an OpenMP team (so atomics really race). Fibers are a hand-written x86-64 context switch:
 // ucontext's swapcontext makes a signal-mask system call per switch, and a 256-thread block
 // with a dozen barriers switches thousands of times.
+#include <algorithm>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +70,13 @@ extern "C" void pkemu_fiber_start();
 namespace pkemu {
 namespace {
 
-// Kernel frames are small (a few float[16] arrays); a guard page below turns an overflow into a
-// fault instead of silent corruption of the next fiber's stack.
+// Kernel frames are small (a few float[16] arrays). All fiber stacks of an OS thread share one
+// mapping: a guard page per fiber would cost two mappings each, and a process that runs blocks on
+// a hundred stream threads hit the kernel's limit of 65530 mappings. A canary at the bottom of each
+// stack, checked after every block, reports an overflow instead (the lowest fiber has a guard page).
 constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr size_t CANARY_WORDS = 64;
+constexpr uint64_t CANARY = 0x9E3779B97F4A7C15ull;
 constexpr unsigned MAX_THREADS = 1024;
 
 enum State : uint8_t { RUNNABLE, AT_BARRIER, AT_SHUFFLE, DONE };
@@ -94,7 +99,8 @@ struct Warp {
 };
 
 struct Block {
-  std::vector<Fiber> fibers;  // stacks kept for the OS thread's life, reused by every block
+  std::vector<Fiber> fibers;
+  char* stacks = nullptr;  // MAX_THREADS stacks, kept for the OS thread's life, reused by every block
   unsigned threads = 0;
   unsigned current = 0;
   unsigned done = 0;
@@ -106,6 +112,10 @@ struct Block {
   void* schedulerSp = nullptr;
   const KernelEntry* kernel = nullptr;
   const void* args = nullptr;
+
+  ~Block() {
+    if (stacks != nullptr) munmap(stacks, STACK_BYTES * MAX_THREADS);
+  }
 };
 
 thread_local Block* t_block;
@@ -148,16 +158,19 @@ void fail_block(Block& b, const std::string& message) {
   abort();  // a finished fiber is never resumed
 }
 
-void start_fiber(Fiber& f, Block* b) {
-  if (f.stack == nullptr) {
-    void* m = mmap(nullptr, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+void start_fiber(Fiber& f, Block* b, unsigned index) {
+  if (b->stacks == nullptr) {
+    void* m = mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
     if (m == MAP_FAILED) {
-      fprintf(stderr, "[emulated-cuda] cannot map a fiber stack\n");
+      fprintf(stderr, "[emulated-cuda] cannot map the fiber stacks\n");
       abort();
     }
     mprotect(m, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
-    f.stack = (char*)m;
+    b->stacks = (char*)m;
   }
+  f.stack = b->stacks + STACK_BYTES * index;
+  if (index > 0) std::fill_n((uint64_t*)f.stack, CANARY_WORDS, CANARY);
   // The frame pkemu_switch pops: MXCSR/x87 word, r15, r14, r13 (entry), r12 (its argument), rbx,
   // rbp, then the return address. The stack pointer after the return must be 16-byte aligned.
   uint64_t* sp = (uint64_t*)((uintptr_t)(f.stack + STACK_BYTES - 64) & ~(uintptr_t)15) - 8;
@@ -192,13 +205,24 @@ std::string describe_stall(const Block& b) {
   return s + ")";
 }
 
+// A fiber whose canary changed ran past the bottom of its stack into its neighbour's.
+std::string overflowed(const Block& b) {
+  for (unsigned t = 1; t < b.threads; ++t) {
+    const uint64_t* c = (const uint64_t*)b.fibers[t].stack;
+    for (size_t i = 0; i < CANARY_WORDS; ++i) {
+      if (c[i] != CANARY) return thread_name(b, t) + " overflowed its " + std::to_string(STACK_BYTES / 1024) + " KiB stack";
+    }
+  }
+  return "";
+}
+
 std::string run_block(Block& b) {
   b.done = 0;
   b.barrierArrivals = 0;
   b.error.clear();
   for (unsigned w = 0; w < (b.threads + 31) / 32; ++w) b.warps[w].arrivals = 0;
   if (b.fibers.size() < b.threads) b.fibers.resize(b.threads, Fiber{});
-  for (unsigned t = 0; t < b.threads; ++t) start_fiber(b.fibers[t], &b);
+  for (unsigned t = 0; t < b.threads; ++t) start_fiber(b.fibers[t], &b, t);
   const uint3 d = blockDim_;
   // Odd blocks run their threads last to first: a read of shared memory that another thread
   // writes in the same phase (a missing barrier) then sees different data in different blocks.
@@ -214,7 +238,7 @@ std::string run_block(Block& b) {
       if (!b.error.empty()) return b.error;
       ran = true;
     }
-    if (b.done == b.threads) return "";
+    if (b.done == b.threads) return overflowed(b);
     if (!ran) return describe_stall(b);
   }
 }
