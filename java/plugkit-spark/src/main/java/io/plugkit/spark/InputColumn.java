@@ -28,8 +28,17 @@ final class InputColumn implements Serializable {
     /** array&lt;double&gt;: as FLOAT_ARRAY, each value rounded to float. */
     DOUBLE_ARRAY,
     /** binary: the values as little-endian float32 bytes (4 per value), row-major. */
-    F32_BYTES
+    F32_BYTES,
+    /**
+     * Spark's image struct (the {@code image} data source: height, width, nChannels, mode, data as
+     * 8-bit HWC pixels in OpenCV's BGR(A) order), read as torchvision's ToTensor reads a PIL image:
+     * CHW, RGB(A), each value / 255.
+     */
+    IMAGE
   }
+
+  /** OpenCV's 8-bit modes, the only ones Spark's image data source writes: CV_8UC1, CV_8UC3, CV_8UC4. */
+  private static final int[] IMAGE_MODES = {0, 16, 24};
 
   final String name;
   final int index;
@@ -37,12 +46,20 @@ final class InputColumn implements Serializable {
   final int numel;
   private final String shape;
 
-  private InputColumn(String name, int index, Kind kind, int numel, String shape) {
+  private final int[] dims;
+  /** For IMAGE: the struct's field indices of height, width, nChannels, mode, data. */
+  private final int[] imageFields;
+
+  private InputColumn(String name, int index, Kind kind, int[] dims, int[] imageFields) {
     this.name = name;
     this.index = index;
     this.kind = kind;
-    this.numel = numel;
-    this.shape = shape;
+    long n = 1;
+    for (int d : dims) n *= d;
+    this.numel = (int) n;
+    this.dims = dims.clone();
+    this.shape = Arrays.toString(dims);
+    this.imageFields = imageFields;
   }
 
   /** Checks that {@code schema} has {@code name} of a supported type. */
@@ -56,7 +73,16 @@ final class InputColumn implements Serializable {
     StructField f = schema.fields()[index];
     DataType t = f.dataType();
     Kind kind;
-    if (t instanceof ArrayType a && a.elementType().equals(DataTypes.FloatType)) {
+    int[] imageFields = null;
+    if (t instanceof StructType st && isImage(st)) {
+      kind = Kind.IMAGE;
+      imageFields = new int[] {st.fieldIndex("height"), st.fieldIndex("width"), st.fieldIndex("nChannels"), st.fieldIndex("mode"),
+          st.fieldIndex("data")};
+      if (shape.length != 3 || shape[0] > 4 || shape[0] == 2) {
+        throw new IllegalArgumentException("shape: an image column ('" + name + "') needs shape (channels 1, 3 or 4, height, width) but got "
+            + Arrays.toString(shape));
+      }
+    } else if (t instanceof ArrayType a && a.elementType().equals(DataTypes.FloatType)) {
       kind = Kind.FLOAT_ARRAY;
     } else if (t instanceof ArrayType a && a.elementType().equals(DataTypes.DoubleType)) {
       kind = Kind.DOUBLE_ARRAY;
@@ -64,11 +90,18 @@ final class InputColumn implements Serializable {
       kind = Kind.F32_BYTES;
     } else {
       throw new IllegalArgumentException("inputCol: expected column '" + name
-          + "' of type array<float>, array<double> or binary (little-endian float32) but got " + t.simpleString());
+          + "' of type array<float>, array<double>, binary (little-endian float32) or Spark's image struct but got " + t.simpleString());
     }
-    long n = 1;
-    for (int d : shape) n *= d;
-    return new InputColumn(name, index, kind, (int) n, Arrays.toString(shape));
+    return new InputColumn(name, index, kind, shape, imageFields);
+  }
+
+  private static boolean isImage(StructType st) {
+    java.util.Set<String> names = new java.util.HashSet<>(Arrays.asList(st.fieldNames()));
+    if (!names.containsAll(java.util.List.of("height", "width", "nChannels", "mode", "data"))) return false;
+    for (String f : new String[] {"height", "width", "nChannels", "mode"}) {
+      if (!st.apply(f).dataType().equals(DataTypes.IntegerType)) return false;
+    }
+    return st.apply("data").dataType() instanceof BinaryType;
   }
 
   /** Copies {@code row}'s value into {@code dst} at {@code offset}; {@code rowNumber} and {@code partition} name the row in errors. */
@@ -96,6 +129,35 @@ final class InputColumn implements Serializable {
         }
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(dst, offset, numel);
       }
+      case IMAGE -> readImage(row.getStruct(index), dst, offset, rowNumber, partition);
+    }
+  }
+
+  private void readImage(Row img, float[] dst, int offset, long rowNumber, int partition) {
+    int h = img.getInt(imageFields[0]);
+    int w = img.getInt(imageFields[1]);
+    int c = img.getInt(imageFields[2]);
+    int mode = img.getInt(imageFields[3]);
+    if (c != dims[0] || h != dims[1] || w != dims[2]) {
+      throw new IllegalArgumentException("inputCol: column '" + name + "' " + where(rowNumber, partition) + ": expected an image of "
+          + dims[0] + " channels, height " + dims[1] + ", width " + dims[2] + " (shape " + shape + ") but got " + c + " channels, height "
+          + h + ", width " + w + "; resize first");
+    }
+    if (Arrays.stream(IMAGE_MODES).noneMatch(m -> m == mode)) {
+      throw new IllegalArgumentException("inputCol: column '" + name + "' " + where(rowNumber, partition)
+          + ": expected an 8-bit image (OpenCV mode 0, 16 or 24) but got mode " + mode);
+    }
+    byte[] data = img.isNullAt(imageFields[4]) ? null : (byte[]) img.get(imageFields[4]);
+    if (data == null || data.length != numel) {
+      throw new IllegalArgumentException("inputCol: column '" + name + "' " + where(rowNumber, partition) + ": expected " + numel
+          + " bytes of image data (height x width x channels) but got " + (data == null ? "null" : data.length));
+    }
+    // HWC BGR(A) -> CHW RGB(A): channel k of the tensor is stored channel (2 - k) for k < 3.
+    int plane = h * w;
+    for (int k = 0; k < c; k++) {
+      int src = c >= 3 && k < 3 ? 2 - k : k;
+      int o = offset + k * plane;
+      for (int p = 0; p < plane; p++) dst[o + p] = (data[p * c + src] & 0xff) / 255f;
     }
   }
 
