@@ -50,7 +50,13 @@ import org.apache.spark.sql.types.StructType;
  *
  * <p>{@link #close()} destroys the broadcast and drops the model from this JVM's cache (the whole
  * cache in local mode); executors drop idle models least recently used first beyond {@code
- * -Dplugkit.spark.cachedModels} (default 2) per JVM.
+ * -Dplugkit.spark.cachedModels} (default 2) per JVM. {@link #transform} is lazy: run the jobs
+ * that use its Dataset before closing the scorer (after, their tasks find the broadcast
+ * destroyed).
+ *
+ * <p>Input cost: {@code array<float>} and {@code array<double>} values reach the task as boxed
+ * numbers (Spark's Row API); a {@code binary} column of little-endian float32 bytes is copied
+ * without boxing, the cheaper form for large rows.
  */
 public final class PlugkitScorer implements AutoCloseable {
   private final String id = UUID.randomUUID().toString();

@@ -161,6 +161,7 @@ class PlugkitScorerTest {
     // 23 rows in 4 partitions (5, 6, 6, 6 rows) at batch 4: every partition ends in a partial batch.
     JavaRDD<Row> rows = floatRows(23, 4, 1);
     int buildsBefore = TinyNet.BUILDS.get();
+    long jvmBuildsBefore = PlugkitScorer.modelsBuiltInThisJvm();
     try (PlugkitScorer s = scorer(4).build()) {
       Dataset<Row> scored = s.transform(spark.createDataFrame(rows, FLOAT_SCHEMA));
       assertEquals(FLOAT_SCHEMA.add("y", DataTypes.createArrayType(DataTypes.FloatType, false), false), scored.schema());
@@ -175,6 +176,7 @@ class PlugkitScorerTest {
       assertSameBits(actual, byId(s.transform(spark.createDataFrame(rows, FLOAT_SCHEMA))));
       assertEquals(1, TinyNet.BUILDS.get() - buildsBefore, "the model outlives tasks and jobs");
       assertEquals(1, ExecutorModels.size());
+      assertEquals(1, PlugkitScorer.modelsBuiltInThisJvm() - jvmBuildsBefore);
 
       int before = TinyNet.BUILDS.get();
       assertSameBits(singleJvmLoop(rows, 4, Device.cpu()), actual);
