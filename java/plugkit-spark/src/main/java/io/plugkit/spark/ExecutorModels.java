@@ -50,7 +50,13 @@ final class ExecutorModels {
       }
       e.users++;
     }
-    if (created) e.start(build);
+    if (created) {
+      try {
+        e.start(build);
+      } catch (Throwable t) { // no holder thread (out of threads or memory): fail the waiters too
+        e.model.completeExceptionally(t);
+      }
+    }
     try {
       return new Lease(e, e.model.join());
     } catch (CompletionException | java.util.concurrent.CancellationException x) {
