@@ -358,6 +358,28 @@ class PlugkitScorerTest {
     }
   }
 
+  /** A parameterless model that drops the batch dimension (flattens everything into one row). */
+  static final class FlattenAll extends Module {
+    @Override public Tensor forward(Tensor x) { return x.reshape((int) x.numel()); }
+  }
+
+  @Test
+  void aModelWhoseOutputLosesTheBatchFailsTheTaskClearly() {
+    // A lambda factory: serialized with the task, nothing captured.
+    ModelFactory lambda = dev -> new FlattenAll();
+    byte[] none;
+    try (Scope sc = Scope.open()) {
+      none = Weights.of(new FlattenAll());
+    }
+    try (PlugkitScorer s = PlugkitScorer.builder().model(lambda).weights(none).inputCol("x").shape(TinyNet.SHAPE).outputCol("y")
+        .batchSize(3).cpu().build()) {
+      assertTaskFails("model: expected an F32 output with the batch (3) as its first dimension but got F32 [270]",
+          () -> s.transform(spark.createDataFrame(floatRows(4, 1, 14), FLOAT_SCHEMA)).count());
+      // One row: the output [90] does not start with the batch (1) either.
+      assertTaskFails("as its first dimension", () -> s.transform(spark.createDataFrame(floatRows(1, 1, 15), FLOAT_SCHEMA)).count());
+    }
+  }
+
   @Test
   void builderChecksEveryArgument() {
     assertRejects("batchSize", "expected >= 1 but got 0", () -> scorer(0));
