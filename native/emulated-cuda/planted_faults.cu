@@ -37,3 +37,11 @@ PK_KERNEL void planted_hold(int64_t n, const float* flag) {
   for (int64_t i = 0; i < n * 1000000 && *(const volatile float*)flag == 0.0f; ++i) {
   }
 }
+
+// Thread 1 fills a local array larger than its fiber's 256 KiB stack: it writes past the bottom.
+PK_KERNEL void planted_stack_overflow(int64_t n, float* out) {
+  if (threadIdx.x == 0) return;  // runs first and is done before thread 1 overruns into its stack
+  volatile char big[260 * 1024];
+  for (size_t i = 0; i < sizeof(big); i += 64) big[i] = 1;
+  out[0] = big[0];
+}

@@ -44,6 +44,13 @@ class EmulatedDeviceTest {
         + "planted_faults.cu:18)"), out);
   }
 
+  @Test void aThreadOverrunningItsStackIsALaunchFailure() throws Exception {
+    String out = run("stack-overflow");
+    assertTrue(out.contains("CUDA_ERROR_LAUNCH_FAILED (719)"), out);
+    assertTrue(out.contains("kernel planted_stack_overflow <<<1, 2>>>: block (0,0,0): thread (1,0,0) overflowed its 256 KiB stack"),
+        out);
+  }
+
   @Test void aWritePastTheEndOfABlockIsAnIllegalAddress() throws Exception {
     String out = run("out-of-bounds");
     assertTrue(out.contains("CUDA_ERROR_ILLEGAL_ADDRESS (700)"), out);

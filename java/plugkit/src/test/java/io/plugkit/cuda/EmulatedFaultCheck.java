@@ -31,6 +31,7 @@ public final class EmulatedFaultCheck {
         // first fault reported (and its wording) would depend on scheduling.
         case "barrier" -> cuda.launch(Kernel.withBlock("planted_barrier_divergence", 64, PTR), 1, block);
         case "warp" -> cuda.launch(Kernel.withBlock("planted_warp_divergence", 32, PTR), 1, block);
+        case "stack-overflow" -> cuda.launch(Kernel.withBlock("planted_stack_overflow", 2, PTR), 1, block);
         case "out-of-bounds" -> cuda.launch(Kernel.of("planted_out_of_bounds_write", PTR), 64, block);
         case "use-after-free" -> {
           long freed = cuda.allocate(4L * 64);
