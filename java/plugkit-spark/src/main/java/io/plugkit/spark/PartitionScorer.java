@@ -135,6 +135,10 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
       int[] dims = new int[shape.length + 1];
       dims[0] = n;
       System.arraycopy(shape, 0, dims, 1, shape.length);
+      return dev.isCuda() ? DeviceThreads.run(dev, () -> forward(model, dims, n)) : forward(model, dims, n);
+    }
+
+    private float[] forward(Module model, int[] dims, int n) {
       try (ThreadLimit limit = threadsPerTask > 0 && !dev.isCuda() ? CpuDriver.limitThreads(threadsPerTask) : null;
            Inference request = Inference.open()) {
         Tensor x = Tensor.empty(dev, dims);

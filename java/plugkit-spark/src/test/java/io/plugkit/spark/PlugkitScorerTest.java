@@ -63,7 +63,10 @@ class PlugkitScorerTest {
   }
 
   @BeforeEach
-  void clearRecords() { TinyNet.BATCHES.clear(); }
+  void clearRecords() {
+    TinyNet.BATCHES.clear();
+    TinyNet.THREADS.clear();
+  }
 
   /** The factory's model with every F32 parameter and buffer drawn at random (variances positive), as safetensors bytes. */
   static byte[] randomWeights(ModelFactory factory, long seed) {
@@ -404,6 +407,9 @@ class PlugkitScorerTest {
     try (PlugkitScorer s = scorer(2).device(Device.cuda(0)).build()) {
       actual = byId(s.transform(spark.createDataFrame(rows, FLOAT_SCHEMA)));
     }
+    // Spark's task threads come and go; the forwards run on the device's fixed threads (one stream each).
+    assertNotEquals(0, TinyNet.THREADS.size());
+    for (String t : TinyNet.THREADS) assertTrue(t.startsWith("plugkit-spark-cuda:0-"), "forward on thread " + t);
     assertSameBits(singleJvmLoop(rows, 2, Device.cuda(0)), actual);
     Map<Long, float[]> cpu = singleJvmLoop(rows, 2, Device.cpu());
     for (long id = 0; id < 5; id++) {

@@ -25,6 +25,7 @@ public final class TinyNet implements ModelFactory {
   static final int OUT = 5;
   static final AtomicInteger BUILDS = new AtomicInteger();
   static final Queue<Integer> BATCHES = new ConcurrentLinkedQueue<>();
+  static final Queue<String> THREADS = new ConcurrentLinkedQueue<>();
 
   @Override public Module build(Device device) {
     BUILDS.incrementAndGet();
@@ -32,7 +33,7 @@ public final class TinyNet implements ModelFactory {
         new ReLU(), new GlobalAvgPool2d(), new Flatten(), new Linear(4, OUT, true, device)));
   }
 
-  /** Records each forward's batch size; state dict keys are the inner Sequential's under "net.". */
+  /** Records each forward's batch size and thread; state dict keys are the inner Sequential's under "net.". */
   static final class Recording extends Module {
     private final Module net;
 
@@ -40,6 +41,7 @@ public final class TinyNet implements ModelFactory {
 
     @Override public Tensor forward(Tensor x) {
       BATCHES.add(x.dim(0));
+      THREADS.add(Thread.currentThread().getName());
       return net.forward(x);
     }
   }
