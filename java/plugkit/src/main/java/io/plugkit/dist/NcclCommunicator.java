@@ -124,9 +124,7 @@ public final class NcclCommunicator implements Communicator {
 
   @Override public synchronized Work allReduce(Tensor t, ReduceOp op) {
     requireTensor("t", t);
-    if (t.dtype() != DType.F32 && t.dtype() != DType.I64) {
-      throw new IllegalArgumentException("t: expected dtype F32 or I64 but got " + t.dtype());
-    }
+    requireReducible("t", t);
     if (op == null) throw new IllegalArgumentException("op: expected a ReduceOp but got null");
     requireOpen();
     if (t.numel() == 0) return Work0.DONE;
@@ -154,16 +152,7 @@ public final class NcclCommunicator implements Communicator {
   @Override public synchronized Work allGather(Tensor in, Tensor out) {
     requireTensor("in", in);
     requireTensor("out", out);
-    if (out.dtype() != in.dtype()) {
-      throw new IllegalArgumentException("out: expected dtype " + in.dtype() + " (as in) but got " + out.dtype());
-    }
-    int[] expected = new int[in.rank() + 1];
-    expected[0] = size;
-    System.arraycopy(in.dims(), 0, expected, 1, in.rank());
-    if (!Arrays.equals(out.dims(), expected)) {
-      throw new IllegalArgumentException("out: expected shape " + Arrays.toString(expected) + " ([size, ...in]) but got "
-          + Arrays.toString(out.dims()));
-    }
+    requireStacked("out", out, "in", in);
     requireOpen();
     if (in.numel() == 0) return Work0.DONE;
     try (Pins p = Pins.hold()) {
@@ -182,19 +171,8 @@ public final class NcclCommunicator implements Communicator {
   public synchronized Work reduceScatter(Tensor in, Tensor out, ReduceOp op) {
     requireTensor("in", in);
     requireTensor("out", out);
-    if (in.dtype() != DType.F32 && in.dtype() != DType.I64) {
-      throw new IllegalArgumentException("in: expected dtype F32 or I64 but got " + in.dtype());
-    }
-    if (out.dtype() != in.dtype()) {
-      throw new IllegalArgumentException("out: expected dtype " + in.dtype() + " (as in) but got " + out.dtype());
-    }
-    int[] expected = new int[out.rank() + 1];
-    expected[0] = size;
-    System.arraycopy(out.dims(), 0, expected, 1, out.rank());
-    if (!Arrays.equals(in.dims(), expected)) {
-      throw new IllegalArgumentException("in: expected shape " + Arrays.toString(expected) + " ([size, ...out]) but got "
-          + Arrays.toString(in.dims()));
-    }
+    requireReducible("in", in);
+    requireStacked("in", in, "out", out);
     if (op == null) throw new IllegalArgumentException("op: expected a ReduceOp but got null");
     requireOpen();
     if (out.numel() == 0) return Work0.DONE;
@@ -205,6 +183,27 @@ public final class NcclCommunicator implements Communicator {
       nccl.reduceScatter(src, dst, out.numel(), in.dtype() == DType.F32 ? Nccl.FLOAT32 : Nccl.INT64, op.ordinal(), comm,
           stream);
       return after();
+    }
+  }
+
+  private static void requireReducible(String name, Tensor t) {
+    if (t.dtype() != DType.F32 && t.dtype() != DType.I64) {
+      throw new IllegalArgumentException(name + ": expected dtype F32 or I64 but got " + t.dtype());
+    }
+  }
+
+  /** {@code stacked} must be {@code size} copies of {@code slice}'s shape and dtype: [size, ...slice]. */
+  private void requireStacked(String name, Tensor stacked, String sliceName, Tensor slice) {
+    if (stacked.dtype() != slice.dtype()) {
+      throw new IllegalArgumentException(name + ": expected dtype " + slice.dtype() + " (as " + sliceName + ") but got "
+          + stacked.dtype());
+    }
+    int[] expected = new int[slice.rank() + 1];
+    expected[0] = size;
+    System.arraycopy(slice.dims(), 0, expected, 1, slice.rank());
+    if (!Arrays.equals(stacked.dims(), expected)) {
+      throw new IllegalArgumentException(name + ": expected shape " + Arrays.toString(expected) + " ([size, ..." + sliceName
+          + "]) but got " + Arrays.toString(stacked.dims()));
     }
   }
 
