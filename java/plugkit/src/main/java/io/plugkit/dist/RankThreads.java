@@ -3,6 +3,11 @@ package io.plugkit.dist;
 import io.plugkit.Scope;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Runs one thread per rank (the one-process, one-thread-per-device layout): rank r runs
@@ -10,9 +15,30 @@ import java.util.List;
  * communicator when it ends, normally or not, so that a rank that fails ends the others' waits.
  * Returns each rank's result by rank; tensors made in the task are freed with its scope, so return
  * host data ({@code float[]}), or tensors made in a scope the caller holds.
+ *
+ * <p>The threads are kept and reused by later runs: the CUDA driver gives every platform thread
+ * its own stream and cuBLAS/cuDNN handles for the driver's life, so fresh threads per run would
+ * leave a set behind per run (a sweep of many short trainings in one JVM). Only runs at the same
+ * time need threads of their own.
  */
 public final class RankThreads {
+  /** As many threads as ranks ever ran at once (a core thread never times out). */
+  private static final ThreadPoolExecutor THREADS = new ThreadPoolExecutor(1, 1, Long.MAX_VALUE, TimeUnit.NANOSECONDS,
+      new LinkedBlockingQueue<>(), Thread.ofPlatform().daemon().name("plugkit-rank-thread-", 0).factory());
+  /** Ranks of the runs in progress: the pool keeps at least that many threads, so every rank gets one. */
+  private static int running;
+
   private RankThreads() {}
+
+  private static synchronized void reserve(int ranks) {
+    running += ranks;
+    if (running > THREADS.getMaximumPoolSize()) {
+      THREADS.setMaximumPoolSize(running);
+      THREADS.setCorePoolSize(running);
+    }
+  }
+
+  private static synchronized void release(int ranks) { running -= ranks; }
 
   /** One rank's work. */
   @FunctionalInterface
@@ -32,15 +58,31 @@ public final class RankThreads {
     }
     if (task == null) throw new IllegalArgumentException("task: expected a Task but got null");
     int n = communicators.size();
+    for (int r = 0; r < n; r++) {
+      if (communicators.get(r) == null) {
+        throw new IllegalArgumentException("communicators: expected a Communicator for rank " + r + " but got null");
+      }
+    }
+    reserve(n);
+    try {
+      return runRanks(communicators, task);
+    } finally {
+      release(n);
+    }
+  }
+
+  private static <T> List<T> runRanks(List<? extends Communicator> communicators, Task<T> task) {
+    int n = communicators.size();
     List<T> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
     Throwable[] failures = new Throwable[n];
     long[] failedAt = new long[n];
-    List<Thread> threads = new ArrayList<>();
+    List<Future<?>> threads = new ArrayList<>();
     for (int r = 0; r < n; r++) {
       Communicator c = communicators.get(r);
-      if (c == null) throw new IllegalArgumentException("communicators: expected a Communicator for rank " + r + " but got null");
       int rank = r;
-      threads.add(Thread.ofPlatform().name("plugkit-rank-" + r).start(() -> {
+      threads.add(THREADS.submit(() -> {
+        String name = Thread.currentThread().getName();
+        Thread.currentThread().setName("plugkit-rank-" + rank);
         try (Scope s = Scope.open()) {
           results.set(rank, task.run(c));
         } catch (Throwable t) {
@@ -55,15 +97,18 @@ public final class RankThreads {
               failures[rank] = t;
             }
           }
+          Thread.currentThread().setName(name);
         }
       }));
     }
-    for (Thread t : threads) {
+    for (Future<?> t : threads) {
       try {
-        t.join();
+        t.get();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted while waiting for the rank threads", e);
+      } catch (ExecutionException e) {
+        throw new IllegalStateException("a rank thread failed outside its task", e.getCause()); // the task catches all
       }
     }
     int first = -1;

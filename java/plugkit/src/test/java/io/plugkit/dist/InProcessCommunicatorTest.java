@@ -98,6 +98,22 @@ class InProcessCommunicatorTest {
   }
 
   @Test
+  void laterRunsReuseTheRankThreads() {
+    // Each platform thread keeps a CUDA stream and handles for the driver's life: runs must not
+    // leave fresh threads behind. A run's threads are distinct; the next run's come from them.
+    RankThreads.Task<Thread> meet = comm -> { // every rank waits for all: each needs a thread of its own
+      comm.allReduce(Tensor.zeros(Device.cpu(), 1), ReduceOp.SUM).await();
+      assertEquals("plugkit-rank-" + comm.rank(), Thread.currentThread().getName());
+      return Thread.currentThread();
+    };
+    assertEquals(3, new java.util.HashSet<>(RankThreads.run(InProcessCommunicator.group(3, Device.cpu()), meet)).size());
+    java.util.Set<Thread> alive = new java.util.HashSet<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) if (t.getName().startsWith("plugkit-rank")) alive.add(t);
+    List<Thread> second = RankThreads.run(InProcessCommunicator.group(3, Device.cpu()), meet);
+    assertTrue(alive.containsAll(second), "second run on " + second + ", threads alive before it " + alive);
+  }
+
+  @Test
   void differentCollectivesOnTheRanksFailOnEveryRank() {
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> RankThreads.run(
         InProcessCommunicator.group(2, Device.cpu()), comm -> {
