@@ -55,6 +55,7 @@ struct Stream {
   std::deque<std::function<void()>> queue;
   uint64_t enqueued = 0;
   uint64_t completed = 0;
+  bool destroyed = false;  // its worker ends after the work enqueued before cuStreamDestroy
 };
 
 struct Event {
@@ -129,11 +130,15 @@ void worker(Stream* s) {
       s->queue.pop_front();
     }
     if (sticky() == SUCCESS) work();  // after a fault the device runs nothing more
+    bool last;
     {
       std::lock_guard<std::mutex> lock(s->m);
       s->completed++;
+      last = s->destroyed && s->queue.empty();
     }
     s->cv.notify_all();
+    // The Stream stays allocated: events recorded on it keep their positions, which are reached.
+    if (last) return;
   }
 }
 
@@ -412,6 +417,23 @@ CUresult cuStreamCreate(void** stream, unsigned flags) {
   std::lock_guard<std::mutex> lock(dev().m);
   t_context->streams.insert(s);
   *stream = s;
+  return SUCCESS;
+}
+
+// As CUDA: returns at once; the stream's work already enqueued still runs, then its worker ends.
+CUresult cuStreamDestroy(void* handle) {
+  if (CUresult e = need_context()) return e;
+  Stream* s = stream_of(handle);
+  if (s == nullptr || handle == nullptr) return INVALID_HANDLE;
+  {
+    std::lock_guard<std::mutex> lock(dev().m);
+    t_context->streams.erase(s);
+  }
+  std::lock_guard<std::mutex> lock(s->m);
+  s->destroyed = true;
+  s->queue.push_back([] {});  // wakes the worker, which ends after it
+  s->enqueued++;
+  s->cv.notify_all();
   return SUCCESS;
 }
 
@@ -699,6 +721,7 @@ static const Entry ENTRY_POINTS[] = {
     {"cuCtxSynchronize", (void*)cuCtxSynchronize},
     {"cuStreamCreate", (void*)cuStreamCreate},
     {"cuStreamSynchronize", (void*)cuStreamSynchronize},
+    {"cuStreamDestroy", (void*)cuStreamDestroy},
     {"cuStreamWaitEvent", (void*)cuStreamWaitEvent},
     {"cuEventCreate", (void*)cuEventCreate},
     {"cuEventRecord", (void*)cuEventRecord},

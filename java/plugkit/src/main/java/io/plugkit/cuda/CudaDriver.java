@@ -202,6 +202,18 @@ public final class CudaDriver implements Driver {
     return ts.stream;
   }
 
+  /**
+   * Ends what {@link #orderForeignStream} keeps for {@code foreign}, before its owner destroys it:
+   * the calling thread's stream waits for it, and later waits for the blocks it used go there.
+   */
+  public void releaseForeignStream(long foreign) {
+    requirePlatformThread();
+    ThreadStream ts = stream();
+    cu.streamWaitForStream(ts.stream, foreign);
+    ThreadStream f = foreignStreams.remove(foreign);
+    if (f != null) f.retire(ts);
+  }
+
   /** The calling platform thread's stream on this device, with this device's context current. */
   public long threadStream() {
     requirePlatformThread();

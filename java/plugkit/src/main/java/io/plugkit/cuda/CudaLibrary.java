@@ -59,6 +59,7 @@ public final class CudaLibrary {
   private final MethodHandle ctxSetCurrent;
   private final MethodHandle ctxSynchronize;
   private final MethodHandle streamCreate;
+  private final MethodHandle streamDestroy;
   private final MethodHandle streamSynchronize;
   private final MethodHandle streamWaitEvent;
   private final MethodHandle eventCreate;
@@ -95,6 +96,7 @@ public final class CudaLibrary {
     ctxSetCurrent = bind("cuCtxSetCurrent", JAVA_LONG);
     ctxSynchronize = bind("cuCtxSynchronize");
     streamCreate = bind("cuStreamCreate", ADDRESS, JAVA_INT);
+    streamDestroy = bind("cuStreamDestroy", JAVA_LONG);
     streamSynchronize = bind("cuStreamSynchronize", JAVA_LONG);
     streamWaitEvent = bind("cuStreamWaitEvent", JAVA_LONG, JAVA_LONG, JAVA_INT);
     eventCreate = bind("cuEventCreate", ADDRESS, JAVA_INT);
@@ -287,6 +289,15 @@ public final class CudaLibrary {
       MemorySegment out = a.allocate(JAVA_LONG);
       check((int) streamCreate.invokeExact(out, STREAM_NON_BLOCKING), "cuStreamCreate");
       return out.get(JAVA_LONG, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Returns at once; work already on the stream still runs. */
+  public void streamDestroy(long stream) {
+    try {
+      check((int) streamDestroy.invokeExact(stream), "cuStreamDestroy");
     } catch (Throwable t) {
       throw rethrow(t);
     }

@@ -71,6 +71,9 @@ final class ThreadStream {
     scoped = s.previous == this ? null : s.previous;
   }
 
+  /** For a foreign stream about to be destroyed: {@code to} already waits for it, so later waits go there. */
+  void retire(ThreadStream to) { retiredTo = to; }
+
   /** The thread's cuBLAS handle, created or re-bound to this stream. */
   long cublas(Cublas blas, boolean allowTf32) {
     if (handles.cublas == 0) {

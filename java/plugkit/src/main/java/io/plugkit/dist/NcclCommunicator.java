@@ -261,15 +261,24 @@ public final class NcclCommunicator implements Communicator {
 
   /**
    * Destroys the communicator once its collectives ran ({@code ncclCommDestroy}), or aborts it
-   * ({@code ncclCommAbort}) when it has an async error, whose peers may never answer.
+   * ({@code ncclCommAbort}) when it has an async error, whose peers may never answer; then its
+   * stream, after the calling thread's stream has been ordered after it.
    */
   @Override public synchronized void close() {
     if (closed) return;
     closed = true;
     driver.makeContextCurrent();
-    if (nccl.commAsyncError(comm) != 0) nccl.commAbort(comm);
-    else nccl.commDestroy(comm);
+    try {
+      if (nccl.commAsyncError(comm) != 0) nccl.commAbort(comm);
+      else nccl.commDestroy(comm);
+    } finally {
+      driver.releaseForeignStream(stream);
+      cu.streamDestroy(stream);
+    }
   }
+
+  /** For tests: the communicator's own stream. */
+  long stream() { return stream; }
 
   @Override public String toString() {
     return "NcclCommunicator(rank " + rank + " of " + size + " on " + device + ", NCCL at " + nccl.location() + ")";

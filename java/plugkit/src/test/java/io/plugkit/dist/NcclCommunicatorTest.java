@@ -179,6 +179,27 @@ class NcclCommunicatorTest {
     }
   }
 
+  @Test void closeDestroysItsStreamAndTheTensorsItUsedStayUsable() throws Exception {
+    List<NcclCommunicator> comms = NcclCommunicator.initAll(devices(2));
+    List<float[]> got = NcclTesting.onRanks(comms, c -> {
+      try (Scope s = Scope.open()) {
+        Tensor t = Tensor.of(c.device(), NcclTesting.values(c.rank(), 6), 6);
+        c.allReduce(t, ReduceOp.SUM).await();
+        long stream = c.stream();
+        c.close();
+        if (EMULATED) { // a destroyed handle is undefined behaviour on a real driver
+          NativeException e = assertThrows(NativeException.class, () -> CudaLibrary.instance().streamSynchronize(stream));
+          assertTrue(e.getMessage().contains("CUDA_ERROR_INVALID_HANDLE"), e.getMessage());
+        }
+        Tensor u = t.plus(t); // more work on, and then the free of, memory the collective used
+        return u.toArray();
+      }
+    });
+    float[] sum = NcclTesting.fold(new float[][] {NcclTesting.values(0, 6), NcclTesting.values(1, 6)}, ReduceOp.SUM);
+    for (int i = 0; i < sum.length; i++) sum[i] = sum[i] + sum[i];
+    for (int r = 0; r < 2; r++) assertArrayEquals(sum, got.get(r), "rank " + r);
+  }
+
   @Test void reduceScatterGivesEachRankItsSliceOfTheFold() throws Exception {
     List<NcclCommunicator> comms = NcclCommunicator.initAll(devices(3));
     try {

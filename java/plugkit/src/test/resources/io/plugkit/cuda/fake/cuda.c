@@ -26,6 +26,7 @@ CUresult cuCtxSetCurrent(void* c) { LOG("cuCtxSetCurrent %p", c); return c == (v
 CUresult cuCtxSynchronize(void) { LOG("cuCtxSynchronize"); return 0; }
 CUresult cuStreamCreate(void** s, unsigned f) { *s = malloc(1); LOG("cuStreamCreate %p flags %u", *s, f); return f == 1 ? 0 : 1; }
 CUresult cuStreamSynchronize(void* s) { LOG("cuStreamSynchronize %p", s); return 0; }
+CUresult cuStreamDestroy_v2(void* s) { LOG("cuStreamDestroy %p", s); free(s); return 0; }
 CUresult cuStreamWaitEvent(void* s, void* e, unsigned f) { LOG("cuStreamWaitEvent %p %p", s, e); return 0; }
 CUresult cuEventCreate(void** e, unsigned f) { *e = malloc(1); return f == 2 ? 0 : 1; }
 CUresult cuEventRecord(void* e, void* s) { LOG("cuEventRecord on %p", s); return 0; }
@@ -69,6 +70,7 @@ static struct entry table[] = {
   {"cuDeviceGetAttribute", cuDeviceGetAttribute}, {"cuDeviceTotalMem", cuDeviceTotalMem_v2},
   {"cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain}, {"cuCtxSetCurrent", cuCtxSetCurrent},
   {"cuCtxSynchronize", cuCtxSynchronize}, {"cuStreamCreate", cuStreamCreate}, {"cuStreamSynchronize", cuStreamSynchronize},
+  {"cuStreamDestroy", cuStreamDestroy_v2},
   {"cuStreamWaitEvent", cuStreamWaitEvent}, {"cuEventCreate", cuEventCreate}, {"cuEventRecord", cuEventRecord},
   {"cuEventDestroy", cuEventDestroy_v2}, {"cuDeviceGetDefaultMemPool", cuDeviceGetDefaultMemPool},
   {"cuMemPoolSetAttribute", cuMemPoolSetAttribute}, {"cuMemPoolTrimTo", cuMemPoolTrimTo},
