@@ -52,23 +52,24 @@ PK_KERNEL void atrous_unpack_taps(int64_t n, const float* src, float* dw, int ta
 // Rectangle of an image batch: image b, channel c, row r < rh, column q < rw is the sample
 // (h0 + r*sh, w0 + q*sw) of plane [height, width] at src + b*imageStride + c*height*width.
 // dst is dense [channels, batch, rh, rw]. n = channels*batch*rh rows; every sample is inside.
+// The offset of rectangle row `row` (c, b, r)'s first sample (q = 0) in the batch.
+PK_INLINE int64_t atrous_row_offset(int64_t row, int64_t imageStride, int batch, int height, int width, int rh, int h0,
+                                    int w0, int sh) {
+  const int64_t r = row % rh;
+  const int64_t b = (row / rh) % batch;
+  const int64_t c = row / ((int64_t)rh * batch);
+  return b * imageStride + (c * height + h0 + r * sh) * width + w0;
+}
+
 PK_KERNEL void atrous_gather(int64_t n, const float* src, float* dst, int64_t imageStride, int batch, int height,
                              int width, int rh, int rw, int h0, int w0, int sh, int sw) {
 #if PK_GPU
   PK_FOR(i, n * rw) {
-    const int64_t q = i % rw;
-    const int64_t row = i / rw;
-    const int64_t r = row % rh;
-    const int64_t b = (row / rh) % batch;
-    const int64_t c = row / ((int64_t)rh * batch);
-    dst[i] = src[b * imageStride + (c * height + h0 + r * sh) * width + w0 + q * sw];
+    dst[i] = src[atrous_row_offset(i / rw, imageStride, batch, height, width, rh, h0, w0, sh) + i % rw * sw];
   }
 #else
   PK_FOR_WORK(row, n, rw) {
-    const int64_t r = row % rh;
-    const int64_t b = (row / rh) % batch;
-    const int64_t c = row / ((int64_t)rh * batch);
-    const float* s = src + b * imageStride + (c * height + h0 + r * sh) * width + w0;
+    const float* s = src + atrous_row_offset(row, imageStride, batch, height, width, rh, h0, w0, sh);
     float* d = dst + row * rw;
     if (sw == 1) {
       memcpy(d, s, sizeof(float) * rw);
@@ -85,19 +86,11 @@ PK_KERNEL void atrous_scatter_add(int64_t n, const float* src, float* dst, int64
                                   int width, int rh, int rw, int h0, int w0, int sh, int sw) {
 #if PK_GPU
   PK_FOR(i, n * rw) {
-    const int64_t q = i % rw;
-    const int64_t row = i / rw;
-    const int64_t r = row % rh;
-    const int64_t b = (row / rh) % batch;
-    const int64_t c = row / ((int64_t)rh * batch);
-    dst[b * imageStride + (c * height + h0 + r * sh) * width + w0 + q * sw] += src[i];
+    dst[atrous_row_offset(i / rw, imageStride, batch, height, width, rh, h0, w0, sh) + i % rw * sw] += src[i];
   }
 #else
   PK_FOR_WORK(row, n, rw) {
-    const int64_t r = row % rh;
-    const int64_t b = (row / rh) % batch;
-    const int64_t c = row / ((int64_t)rh * batch);
-    float* d = dst + b * imageStride + (c * height + h0 + r * sh) * width + w0;
+    float* d = dst + atrous_row_offset(row, imageStride, batch, height, width, rh, h0, w0, sh);
     const float* s = src + row * rw;
     if (sw == 1) {
       for (int q = 0; q < rw; ++q) d[q] += s[q];

@@ -7,6 +7,7 @@ side of it, so both sides of a ratio run minutes apart at most, not a whole tabl
 Each op builds the same shapes as the Java case; "fwd" times the forward, "fwdbwd" the forward
 plus backward of sum(out * g) with g fixed. Inputs are uniform in [-1, 1).
 """
+import importlib
 import json
 import sys
 import time
@@ -19,41 +20,33 @@ def make(shape, device, grad=True):
     return (torch.rand(*shape, device=device) * 2 - 1).requires_grad_(grad)
 
 
+# Ops whose PyTorch side lives in a module of its own (tools/bench/torch_bench_*.py).
+OWN_MODULE = {
+    "grid_sample": "torch_bench_grid",
+    "deform_conv2d": "torch_bench_dcn",
+    "squeeze_excite": "torch_bench_gates",
+    "cbam": "torch_bench_gates",
+    "channel_gate": "torch_bench_gates",
+    "channel_mean_max": "torch_bench_gates",
+    "non_local": "torch_bench_nonlocal",
+    "do_conv2d": "torch_bench_doconv",
+    "atrous_conv2d": "torch_bench_atrous",
+    "atrous_multi_rate": "torch_bench_atrous",
+    "blur_pool": "torch_bench_blur",
+    "max_blur_pool": "torch_bench_blur",
+    "aspp": "torch_bench_aspp",
+    "asff_fuse": "torch_bench_asff",
+    "asff": "torch_bench_asff",
+    "pad2d": "torch_bench_pad_interp",
+    "interpolate_modes": "torch_bench_pad_interp",
+    "overhead": "torch_bench_overhead",
+}
+
+
 def build(op, a, dev):
     """Returns (forward callable, list of leaf tensors)."""
-    if op == "grid_sample":
-        import torch_bench_grid
-        return torch_bench_grid.build(op, a, dev)
-    if op == "deform_conv2d":
-        import torch_bench_dcn
-        return torch_bench_dcn.build(op, a, dev)
-    if op in ("squeeze_excite", "cbam", "channel_gate", "channel_mean_max"):
-        import torch_bench_gates
-        return torch_bench_gates.build(op, a, dev)
-    if op == "non_local":
-        import torch_bench_nonlocal
-        return torch_bench_nonlocal.build(op, a, dev)
-    if op == "do_conv2d":
-        import torch_bench_doconv
-        return torch_bench_doconv.build(op, a, dev)
-    if op in ("atrous_conv2d", "atrous_multi_rate"):
-        import torch_bench_atrous
-        return torch_bench_atrous.build(op, a, dev)
-    if op in ("blur_pool", "max_blur_pool"):
-        import torch_bench_blur
-        return torch_bench_blur.build(op, a, dev)
-    if op == "aspp":
-        import torch_bench_aspp
-        return torch_bench_aspp.build(op, a, dev)
-    if op in ("asff_fuse", "asff"):
-        import torch_bench_asff
-        return torch_bench_asff.build(op, a, dev)
-    if op in ("pad2d", "interpolate_modes"):
-        import torch_bench_pad_interp
-        return torch_bench_pad_interp.build(op, a, dev)
-    if op == "overhead":
-        import torch_bench_overhead
-        return torch_bench_overhead.build(op, a, dev)
+    if op in OWN_MODULE:
+        return importlib.import_module(OWN_MODULE[op]).build(op, a, dev)
     if op == "conv2d":
         x, w = make(a["x"], dev), make(a["w"], dev)
         b = make([a["w"][0]], dev)

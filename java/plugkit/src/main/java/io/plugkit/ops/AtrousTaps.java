@@ -208,13 +208,27 @@ final class AtrousTaps {
   private static int chunk(Geometry g, List<Tap> taps, int parts) {
     long ch = g.cg();
     for (Tap t : taps) ch = Math.max(ch, t.rows() / g.groups());
-    long per = ch * Math.max(g.outPlane(), 1);
+    return chunk(g, ch * Math.max(g.outPlane(), 1), parts);
+  }
+
+  /** Images per chunk so a scratch of `per` floats an image fits {@link #CHUNK_FLOATS}. */
+  private static int chunk(Geometry g, long per, int parts) {
     return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
   }
 
-  /** Images per chunk so a band scratch of `per` floats an image fits {@link #CHUNK_FLOATS}. */
-  private static int bandChunk(Geometry g, long per, int parts) {
-    return (int) Math.max(1, Math.min(g.n(), CHUNK_FLOATS / parts / Math.max(per, 1)));
+  /** One chunk of the band engine: images [b0, b0 + cnt) and its two scratch buffers. */
+  private interface BandChunk {
+    void run(List<AtrousBands.Column> cols, int b0, int cnt, long col, long tmp);
+  }
+
+  /** The band engine ({@link AtrousBands}) over the batch, in chunks whose scratch fits {@link #CHUNK_FLOATS}. */
+  private static void overBands(Driver d, Geometry g, List<Tap> taps, int parts, BandChunk body) {
+    List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
+    long per = AtrousBands.perImage(g, cols);
+    int nb = chunk(g, per, parts);
+    try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
+      for (int b0 = 0; b0 < g.n(); b0 += nb) body.run(cols, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
+    }
   }
 
   /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
@@ -231,14 +245,7 @@ final class AtrousTaps {
 
   private static void forwardPart(Driver d, Geometry g, List<Tap> taps, long x, long y, int parts) {
     if (AtrousBands.applies(g)) {
-      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
-      long per = AtrousBands.perImage(g, cols);
-      int nb = bandChunk(g, per, parts);
-      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
-        for (int b0 = 0; b0 < g.n(); b0 += nb) {
-          AtrousBands.forward(d, g, cols, x, y, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
-        }
-      }
+      overBands(d, g, taps, parts, (cols, b0, cnt, col, tmp) -> AtrousBands.forward(d, g, cols, x, y, b0, cnt, col, tmp));
       return;
     }
     int nb = chunk(g, taps, parts);
@@ -289,14 +296,8 @@ final class AtrousTaps {
     int cm = c1 - c0;
     if (cm == 0) return;
     if (AtrousBands.applies(g)) {
-      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
-      long per = AtrousBands.perImage(g, cols);
-      int bn = bandChunk(g, per, parts);
-      try (Tensor col = AtrousBands.scratch(d, per * bn); Tensor tmp = AtrousBands.scratch(d, per * bn)) {
-        for (int b0 = 0; b0 < g.n(); b0 += bn) {
-          AtrousBands.backwardData(d, g, cols, gy, dx, c0, c1, b0, Math.min(bn, g.n() - b0), col.address(), tmp.address());
-        }
-      }
+      overBands(d, g, taps, parts,
+          (cols, b0, cnt, col, tmp) -> AtrousBands.backwardData(d, g, cols, gy, dx, c0, c1, b0, cnt, col, tmp));
       return;
     }
     try (Tensor col = scratch(d, g, taps, nb); Tensor tmp = scratch(d, g, taps, nb)) {
@@ -349,14 +350,8 @@ final class AtrousTaps {
   private static void backwardWeightPart(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy,
       int parts) {
     if (AtrousBands.applies(g)) {  // taps' w are the gradients here
-      List<AtrousBands.Column> cols = AtrousBands.columns(g, taps);
-      long per = AtrousBands.perImage(g, cols);
-      int nb = bandChunk(g, per, parts);
-      try (Tensor col = AtrousBands.scratch(d, per * nb); Tensor tmp = AtrousBands.scratch(d, per * nb)) {
-        for (int b0 = 0; b0 < g.n(); b0 += nb) {
-          AtrousBands.backwardWeight(d, g, cols, x, gy, b0, Math.min(nb, g.n() - b0), col.address(), tmp.address());
-        }
-      }
+      overBands(d, g, taps, parts,
+          (cols, b0, cnt, col, tmp) -> AtrousBands.backwardWeight(d, g, cols, x, gy, b0, cnt, col, tmp));
       return;
     }
     int nb = chunk(g, taps, parts);
