@@ -26,6 +26,11 @@ typedef void (*pk_cblas_sgemm_t)(int order, int transA, int transB, int m, int n
 // or four threads balanced. Few blocks cap the threads a mid-size GEMM uses on a many-core CPU.
 #define PK_GEMM_BLOCK_FLOP 32e6
 #define PK_GEMM_MIN_WIDTH 256
+// A C with both sides under two minimum widths but a long K (an atrous weight gradient: [256, 256]
+// x 441-8712 pixels) would be one block on one thread; it is cut in two halves of at least
+// PK_GEMM_HALF_MIN instead, so two threads share it. r12 1x256x33x33 weight gradient: see
+// docs/benchmarks.md, "Weight gradient on the team".
+#define PK_GEMM_HALF_MIN 128
 
 extern "C" __attribute__((visibility("default"))) void pk_sgemm(void* sgemm, int threads, int transA, int transB,
                                                                 int m, int n, int k, float alpha, const float* a,
@@ -39,12 +44,16 @@ extern "C" __attribute__((visibility("default"))) void pk_sgemm(void* sgemm, int
   const double unitFlop = 2.0 * k * (splitColumns ? m : n);  // one column (row) of C
   double want = unitFlop > 0 ? PK_GEMM_BLOCK_FLOP / unitFlop : size;
   if (want < PK_GEMM_MIN_WIDTH) want = PK_GEMM_MIN_WIDTH;
-  if (want >= size) {
+  int blocks;
+  if (want < size) {
+    blocks = (int)ceil(size / want);
+    blocks += blocks & 1;
+  } else if (size >= 2 * PK_GEMM_HALF_MIN && unitFlop * size >= 2 * PK_GEMM_BLOCK_FLOP) {
+    blocks = 2;
+  } else {
     f(rowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  int blocks = (int)ceil(size / want);
-  blocks += blocks & 1;
   const int width = ((size + blocks - 1) / blocks + 15) / 16 * 16;
   blocks = (size + width - 1) / width;
   // Dynamic: a core may be busy elsewhere (another request's team).

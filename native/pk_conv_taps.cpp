@@ -1,0 +1,343 @@
+// Convolution as a list of shifted taps, computed directly on the CPU target with AVX-512: no
+// gathered bands, no per-tap GEMM, every valid tap of an output tile summed in registers before one
+// store. This is the CPU engine of the atrous kernel (io.plugkit.ops.AtrousTaps) where the CPU has
+// AVX-512; elsewhere the caller keeps its GEMM path. Host-only, like pk_sgemm: the CUDA side of the
+// atrous kernel is the GEMM engine on cuBLAS.
+//
+// out[b, outOff_t + o, oy, ox] += sum over taps t, i < inCount_t of
+//     W_t[o, i] * in[b, inOff_t + i, oy * strideH + offH_t, ox * strideW + offW_t]
+// for the (oy, ox) whose input sample lies inside the image (the rest is padding, skipped).
+// W_t[o, i] = tapW[t][o * ldOut_t + i * ldIn_t], so a tap can be read transposed (input gradient).
+//
+// Why this shape: output channels in 32-wide slices (two zmm), pixels of one output row in tiles
+// of up to 12 (24 accumulators), the input read by broadcasting single samples. The input is never
+// copied (any stride or dilation is an address), the tap's weights are packed once per call into
+// [inCount][32] blocks that stream from L2, and a tile only ever meets taps that are wholly valid
+// over it (rows are cut where a tap's validity changes), so padding costs nothing.
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+constexpr int SLICE = 32;  // output channels per slice
+constexpr int MAX_TILE = 12;
+constexpr int CHUNK_PIXELS = 256;  // gy pixels of one weight-gradient chunk: 256 x 128 B = 32 KiB, in L1
+
+struct TapInfo {
+  int inOff, inCount, outOff, outCount, offH, offW, ldOut, ldIn;
+};
+
+// One tile: `mr` pixels x 32 channels, accumulated over `n` (packed weight, input start) pairs.
+template <int MR>
+__attribute__((target("avx512f,fma"))) void tile(int n, const float* const* w, const float* const* x, const int* k,
+                                                 long plane, int sw, float* acc) {
+  __m512 a0[MR], a1[MR];
+  for (int j = 0; j < MR; ++j) a0[j] = a1[j] = _mm512_setzero_ps();
+  for (int t = 0; t < n; ++t) {
+    const float* wp = w[t];
+    const float* xp = x[t];
+    for (int c = k[t]; c > 0; --c) {
+      const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
+      for (int j = 0; j < MR; ++j) {
+        const __m512 v = _mm512_set1_ps(xp[j * sw]);
+        a0[j] = _mm512_fmadd_ps(v, w0, a0[j]);
+        a1[j] = _mm512_fmadd_ps(v, w1, a1[j]);
+      }
+      wp += SLICE;
+      xp += plane;
+    }
+  }
+  for (int j = 0; j < MR; ++j) {
+    _mm512_store_ps(acc + j * SLICE, a0[j]);
+    _mm512_store_ps(acc + j * SLICE + 16, a1[j]);
+  }
+}
+
+typedef void (*tile_fn)(int, const float* const*, const float* const*, const int*, long, int, float*);
+
+constexpr tile_fn TILES[MAX_TILE] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>, &tile<5>,  &tile<6>,
+                                     &tile<7>, &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
+
+// The packed weights' buffer, kept per calling thread and grown when needed: a fresh 2-3 MB
+// block per call costs its page faults every time (r12 1x256x33x33: 9 ms a call against 2.7).
+struct PackBuffer {
+  float* data = nullptr;
+  size_t floats = 0;
+  float* get(size_t n) {
+    if (n > floats) {
+      free(data);
+      floats = 0;
+      data = static_cast<float*>(aligned_alloc(64, (n * 4 + 63) / 64 * 64));
+      if (data) floats = n;
+    }
+    return data;
+  }
+  ~PackBuffer() { free(data); }
+};
+thread_local PackBuffer packBuffer;
+
+// Weight-gradient tile: `mr` input channels x 32 output channels, added to acc over a window of
+// `rows` x `cols` output pixels of each image. xt is the input channels-last ([pixel][channel]: the `mr`
+// channels of a pixel side by side), g the output gradient as [pixel][32] for one slice.
+template <int MR>
+__attribute__((target("avx512f,fma"))) void tileWeight(int batch, int rows, int cols, const float* xt, long xImage,
+                                                       long xRow, long xStep, const float* g, long gImage, long gRow,
+                                                       float* acc) {
+  __m512 a0[MR], a1[MR];
+  for (int j = 0; j < MR; ++j) {
+    a0[j] = _mm512_load_ps(acc + j * SLICE);
+    a1[j] = _mm512_load_ps(acc + j * SLICE + 16);
+  }
+  for (int b = 0; b < batch; ++b) {
+    for (int r = 0; r < rows; ++r) {
+      const float* xp = xt + b * xImage + r * xRow;
+      const float* gp = g + b * gImage + r * gRow;
+      for (int c = cols; c > 0; --c) {
+        const __m512 g0 = _mm512_load_ps(gp), g1 = _mm512_load_ps(gp + 16);
+        for (int j = 0; j < MR; ++j) {
+          const __m512 v = _mm512_set1_ps(xp[j]);
+          a0[j] = _mm512_fmadd_ps(v, g0, a0[j]);
+          a1[j] = _mm512_fmadd_ps(v, g1, a1[j]);
+        }
+        gp += SLICE;
+        xp += xStep;
+      }
+    }
+  }
+  for (int j = 0; j < MR; ++j) {
+    _mm512_store_ps(acc + j * SLICE, a0[j]);
+    _mm512_store_ps(acc + j * SLICE + 16, a1[j]);
+  }
+}
+
+typedef void (*weight_fn)(int, int, int, const float*, long, long, long, const float*, long, long, float*);
+
+constexpr weight_fn WEIGHT_TILES[MAX_TILE] = {
+    &tileWeight<1>, &tileWeight<2>, &tileWeight<3>, &tileWeight<4>,  &tileWeight<5>,  &tileWeight<6>,
+    &tileWeight<7>, &tileWeight<8>, &tileWeight<9>, &tileWeight<10>, &tileWeight<11>, &tileWeight<12>};
+
+// Near-equal tiles of at most MAX_TILE covering [0, len): 33 -> 11 + 11 + 11, not 12 + 12 + 9.
+void cutTiles(int first, int len, std::vector<int>& start, std::vector<int>& width) {
+  const int parts = (len + MAX_TILE - 1) / MAX_TILE;
+  for (int p = 0, x0 = first; p < parts; ++p) {
+    const int w = len / parts + (p < len % parts ? 1 : 0);
+    start.push_back(x0);
+    width.push_back(w);
+    x0 += w;
+  }
+}
+
+thread_local PackBuffer weightBuffer;
+
+int ceilDiv(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int pk_conv_taps_supported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+
+// Returns 0 when done, 1 when this CPU lacks AVX-512 (nothing was written). `tapW` holds ntaps
+// weight addresses, `tapInfo` ntaps x 8 ints (TapInfo's fields in order).
+extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
+    int threads, int batch, const float* in, int inH, int inW, long inImage, float* out, int outC, int outH, int outW,
+    long outImage, int strideH, int strideW, int ntaps, const long* tapW, const int* tapInfo) {
+  if (!pk_conv_taps_supported()) return 1;
+  if (batch <= 0 || outH <= 0 || outW <= 0 || ntaps <= 0) return 0;
+  const TapInfo* info = reinterpret_cast<const TapInfo*>(tapInfo);
+  const int slices = (outC + SLICE - 1) / SLICE;
+
+  // Packed weights: for each slice, each tap meeting it, a [inCount][32] block (zeros outside the tap's channels).
+  std::vector<long> blockAt((size_t)slices * ntaps, -1);
+  long floats = 0;
+  for (int s = 0; s < slices; ++s) {
+    for (int t = 0; t < ntaps; ++t) {
+      const TapInfo& ti = info[t];
+      if (ti.outOff < (s + 1) * SLICE && ti.outOff + ti.outCount > s * SLICE && ti.inCount > 0) {
+        blockAt[(size_t)s * ntaps + t] = floats;
+        floats += (long)ti.inCount * SLICE;
+      }
+    }
+  }
+  float* packed = packBuffer.get((size_t)floats);
+  if (!packed) return 2;
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (long st = 0; st < (long)slices * ntaps; ++st) {
+    const long at = blockAt[st];
+    if (at < 0) continue;
+    const int s = (int)(st / ntaps), t = (int)(st % ntaps);
+    const TapInfo& ti = info[t];
+    const float* w = reinterpret_cast<const float*>(tapW[t]);
+    float* dst = packed + at;
+    for (int i = 0; i < ti.inCount; ++i) {
+      for (int o = 0; o < SLICE; ++o) {
+        const int local = s * SLICE + o - ti.outOff;
+        dst[(long)i * SLICE + o] = local >= 0 && local < ti.outCount ? w[(long)local * ti.ldOut + (long)i * ti.ldIn] : 0.f;
+      }
+    }
+  }
+
+  // Column segments: cut [0, outW) wherever a tap's column validity changes; each segment in tiles.
+  std::vector<int> cuts = {0, outW};
+  for (int t = 0; t < ntaps; ++t) {
+    int lo = ceilDiv(-info[t].offW, strideW), hi = ceilDiv(inW - info[t].offW, strideW);
+    if (lo > 0 && lo < outW) cuts.push_back(lo);
+    if (hi > 0 && hi < outW) cuts.push_back(hi);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  std::vector<int> tileX0, tileW;
+  for (size_t c = 0; c + 1 < cuts.size(); ++c) cutTiles(cuts[c], cuts[c + 1] - cuts[c], tileX0, tileW);
+  const int tiles = (int)tileX0.size();
+  const long plane = (long)inH * inW, outPlane = (long)outH * outW;
+  const long items = (long)batch * slices * outH * tiles;
+
+  #pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    alignas(64) float acc[MAX_TILE * SLICE];
+    std::vector<const float*> wl(ntaps), xl(ntaps);
+    std::vector<int> kl(ntaps);
+    #pragma omp for schedule(dynamic, 4)
+    for (long it = 0; it < items; ++it) {
+      long r = it;
+      const int tl = (int)(r % tiles); r /= tiles;
+      const int oy = (int)(r % outH); r /= outH;
+      const int s = (int)(r % slices);
+      const int b = (int)(r / slices);
+      const int x0 = tileX0[tl], mr = tileW[tl];
+      int n = 0;
+      for (int t = 0; t < ntaps; ++t) {
+        const long at = blockAt[(size_t)s * ntaps + t];
+        if (at < 0) continue;
+        const TapInfo& ti = info[t];
+        const int iy = oy * strideH + ti.offH, ix0 = x0 * strideW + ti.offW, ix1 = (x0 + mr - 1) * strideW + ti.offW;
+        if (iy < 0 || iy >= inH || ix0 < 0 || ix1 >= inW) continue;
+        wl[n] = packed + at;
+        xl[n] = in + b * inImage + ti.inOff * plane + (long)iy * inW + ix0;
+        kl[n] = ti.inCount;
+        ++n;
+      }
+      if (n == 0) continue;
+      TILES[mr - 1](n, wl.data(), xl.data(), kl.data(), plane, strideW, acc);
+      const int oc = outC - s * SLICE < SLICE ? outC - s * SLICE : SLICE;
+      float* o = out + b * outImage + (long)s * SLICE * outPlane + (long)oy * outW + x0;
+      for (int c = 0; c < oc; ++c) {
+        float* row = o + c * outPlane;
+        for (int j = 0; j < mr; ++j) row[j] += acc[j * SLICE + c];
+      }
+    }
+  }
+  return 0;
+}
+
+// The weight gradient of the same tap list: grad_t[o ldOut + i ldIn] = sum over images and the
+// tap's valid output pixels of gy[b, outOff + o, oy, ox] x[b, inOff + i, iy, ix] (written, not
+// added; a tap with no valid pixel gets zeros). Both operands are first re-laid per call: x
+// channels-last, gy as [slice][pixel][32], so a tile's inner loop is one vector pair and `mr`
+// broadcasts from one cache line. `tapW` holds the gradients' addresses. Returns as pk_conv_taps.
+extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
+    int threads, int batch, const float* in, int inC, int inH, int inW, long inImage, const float* gy, int outC,
+    int outH, int outW, long outImage, int strideH, int strideW, int ntaps, const long* tapW, const int* tapInfo) {
+  if (!pk_conv_taps_supported()) return 1;
+  if (ntaps <= 0) return 0;
+  const TapInfo* info = reinterpret_cast<const TapInfo*>(tapInfo);
+  const int slices = (outC + SLICE - 1) / SLICE;
+  const long plane = (long)inH * inW, outPlane = (long)outH * outW;
+  const long xImage = plane * inC, gImage = (long)slices * outPlane * SLICE;
+  const long gtAt = ((long)batch * xImage + 15) / 16 * 16;  // 64-byte aligned: the tiles load gt aligned
+  float* xt = weightBuffer.get((size_t)(gtAt + batch * gImage + 16));
+  if (!xt) return 2;
+  float* gt = xt + gtAt;
+  #pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    #pragma omp for schedule(static) nowait
+    for (long bp = 0; bp < (long)batch * inH; ++bp) {  // x -> [b][pixel][channel], a row of pixels at a time
+      const long b = bp / inH, y = bp % inH;
+      for (int c = 0; c < inC; ++c) {
+        const float* src = in + b * inImage + c * plane + y * inW;
+        float* dst = xt + b * xImage + y * inW * inC + c;
+        for (int x = 0; x < inW; ++x) dst[(long)x * inC] = src[x];
+      }
+    }
+    #pragma omp for schedule(static)
+    for (long bs = 0; bs < (long)batch * slices; ++bs) {  // gy -> [b][slice][pixel][32], zeros past outC
+      const long b = bs / slices, s = bs % slices;
+      float* dst = gt + b * gImage + s * outPlane * SLICE;
+      for (int o = 0; o < SLICE; ++o) {
+        const long ch = s * SLICE + o;
+        const float* src = gy + b * outImage + ch * outPlane;
+        if (ch < outC) {
+          for (long p = 0; p < outPlane; ++p) dst[p * SLICE + o] = src[p];
+        } else {
+          for (long p = 0; p < outPlane; ++p) dst[p * SLICE + o] = 0.f;
+        }
+      }
+    }
+  }
+
+  // Items: (tap, slice meeting the tap's output channels). Each walks its window in chunks of rows
+  // whose gy slice (pixels x 128 B) stays in L1 while every input-channel tile passes over it, the
+  // tiles' sums parked in `sums` between chunks. One item per (tap, slice, tile), each streaming
+  // its whole window, took 3.9-4.0 ms for the r12 1x256x33x33 weight gradient; this 2.7-3.0.
+  struct Item { int tap, slice; };
+  std::vector<Item> items;
+  int failed = 0;
+  for (int t = 0; t < ntaps; ++t) {
+    for (int s = info[t].outOff / SLICE; s * SLICE < info[t].outOff + info[t].outCount; ++s) items.push_back({t, s});
+  }
+  #pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::vector<int> i0, mr;
+    float* sums = nullptr;
+    size_t sumsFloats = 0;
+    #pragma omp for schedule(dynamic, 1)
+    for (size_t k = 0; k < items.size(); ++k) {
+      const Item it = items[k];
+      const TapInfo& ti = info[it.tap];
+      i0.clear();
+      mr.clear();
+      cutTiles(0, ti.inCount, i0, mr);
+      const size_t need = (size_t)ti.inCount * SLICE;
+      if (need > sumsFloats) {
+        free(sums);
+        sums = static_cast<float*>(aligned_alloc(64, (need * 4 + 63) / 64 * 64));
+        sumsFloats = sums ? need : 0;
+      }
+      if (!sums) {
+        failed = 1;
+        continue;
+      }
+      memset(sums, 0, need * 4);
+      const int oy0 = std::max(0, ceilDiv(-ti.offH, strideH)), oy1 = std::min(outH, ceilDiv(inH - ti.offH, strideH));
+      const int ox0 = std::max(0, ceilDiv(-ti.offW, strideW)), ox1 = std::min(outW, ceilDiv(inW - ti.offW, strideW));
+      if (oy1 > oy0 && ox1 > ox0) {
+        const int cols = ox1 - ox0, chunkRows = std::max(1, CHUNK_PIXELS / cols);
+        for (int b = 0; b < batch; ++b) {
+          for (int r0 = oy0; r0 < oy1; r0 += chunkRows) {
+            const int rows = std::min(chunkRows, oy1 - r0);
+            const long iy0 = (long)r0 * strideH + ti.offH, ix0 = (long)ox0 * strideW + ti.offW;
+            const float* x = xt + b * xImage + (iy0 * inW + ix0) * inC + ti.inOff;
+            const float* g = gt + b * gImage + (long)it.slice * outPlane * SLICE + ((long)r0 * outW + ox0) * SLICE;
+            for (size_t q = 0; q < i0.size(); ++q) {
+              WEIGHT_TILES[mr[q] - 1](1, rows, cols, x + i0[q], xImage, (long)strideH * inW * inC, (long)strideW * inC, g,
+                                      gImage, (long)outW * SLICE, sums + (long)i0[q] * SLICE);
+            }
+          }
+        }
+      }
+      float* dst = reinterpret_cast<float*>(tapW[it.tap]);
+      const int lo = std::max(it.slice * SLICE, ti.outOff), hi = std::min((it.slice + 1) * SLICE, ti.outOff + ti.outCount);
+      for (int o = lo; o < hi; ++o) {
+        for (int i = 0; i < ti.inCount; ++i) {
+          dst[(long)(o - ti.outOff) * ti.ldOut + (long)i * ti.ldIn] = sums[(long)i * SLICE + (o - it.slice * SLICE)];
+        }
+      }
+    }
+    free(sums);
+  }
+  return failed ? 2 : 0;
+}
