@@ -181,34 +181,48 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
     }
   }
 
-  // Column segments: cut [0, outW) wherever a tap's column validity changes; each segment in tiles.
-  std::vector<int> cuts = {0, outW};
-  for (int t = 0; t < ntaps; ++t) {
-    int lo = ceilDiv(-info[t].offW, strideW), hi = ceilDiv(inW - info[t].offW, strideW);
-    if (lo > 0 && lo < outW) cuts.push_back(lo);
-    if (hi > 0 && hi < outW) cuts.push_back(hi);
+  // Column segments per slice: cut [0, outW) wherever the column validity of a tap meeting the
+  // slice changes; each segment in tiles. Per slice, not for all taps at once: ASPP's branches
+  // (rates 6, 12, 18) would cut each other's rows into 3-wide tiles.
+  struct Tile { int slice, x0, width; };
+  std::vector<Tile> tiles;
+  std::vector<long> firstItem(slices + 1, 0);  // items of one image before slice s: outH x tiles of the earlier slices
+  for (int s = 0; s < slices; ++s) {
+    std::vector<int> cuts = {0, outW};
+    for (int t = 0; t < ntaps; ++t) {
+      if (blockAt[(size_t)s * ntaps + t] < 0) continue;
+      int lo = ceilDiv(-info[t].offW, strideW), hi = ceilDiv(inW - info[t].offW, strideW);
+      if (lo > 0 && lo < outW) cuts.push_back(lo);
+      if (hi > 0 && hi < outW) cuts.push_back(hi);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<int> x0, width;
+    for (size_t c = 0; c + 1 < cuts.size(); ++c) cutTiles(cuts[c], cuts[c + 1] - cuts[c], x0, width);
+    for (size_t k = 0; k < x0.size(); ++k) tiles.push_back({s, x0[k], width[k]});
+    firstItem[s + 1] = firstItem[s] + (long)outH * x0.size();
   }
-  std::sort(cuts.begin(), cuts.end());
-  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-  std::vector<int> tileX0, tileW;
-  for (size_t c = 0; c + 1 < cuts.size(); ++c) cutTiles(cuts[c], cuts[c + 1] - cuts[c], tileX0, tileW);
-  const int tiles = (int)tileX0.size();
+  std::vector<int> tileOf(slices + 1, 0);  // index in `tiles` of slice s's first tile
+  for (size_t k = tiles.size(); k-- > 0;) tileOf[tiles[k].slice] = (int)k;
+  tileOf[slices] = (int)tiles.size();
   const long plane = (long)inH * inW, outPlane = (long)outH * outW;
-  const long items = (long)batch * slices * outH * tiles;
+  const long perImage = firstItem[slices];
 
   #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     alignas(64) float acc[MAX_TILE * SLICE];
     std::vector<const float*> wl(ntaps), xl(ntaps);
     std::vector<int> kl(ntaps);
+    // Order: image, slice, row, tile: a slice's packed weights stay in L2 over its rows.
     #pragma omp for schedule(dynamic, 4)
-    for (long it = 0; it < items; ++it) {
-      long r = it;
-      const int tl = (int)(r % tiles); r /= tiles;
-      const int oy = (int)(r % outH); r /= outH;
-      const int s = (int)(r % slices);
-      const int b = (int)(r / slices);
-      const int x0 = tileX0[tl], mr = tileW[tl];
+    for (long it = 0; it < batch * perImage; ++it) {
+      const int b = (int)(it / perImage);
+      const long local = it % perImage;
+      const int s = (int)(std::upper_bound(firstItem.begin(), firstItem.end(), local) - firstItem.begin()) - 1;
+      const int count = tileOf[s + 1] - tileOf[s];
+      const int oy = (int)((local - firstItem[s]) / count);
+      const Tile& tl = tiles[tileOf[s] + (local - firstItem[s]) % count];
+      const int x0 = tl.x0, mr = tl.width;
       int n = 0;
       for (int t = 0; t < ntaps; ++t) {
         const long at = blockAt[(size_t)s * ntaps + t];

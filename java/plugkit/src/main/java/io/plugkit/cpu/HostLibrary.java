@@ -33,6 +33,17 @@ public final class HostLibrary {
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+  private static final MethodHandle CONV_TAPS = handle("pk_conv_taps", FunctionDescriptor.of(ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+      ValueLayout.JAVA_LONG));
+  private static final MethodHandle CONV_TAPS_WEIGHT_GRAD = handle("pk_conv_taps_weight_grad", FunctionDescriptor.of(
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+  private static final boolean CONV_TAPS_SUPPORTED = convTapsSupportedNatively();
   private static final ConcurrentHashMap<String, MethodHandle> KERNELS = new ConcurrentHashMap<>();
 
   private HostLibrary() {}
@@ -93,6 +104,65 @@ public final class HostLibrary {
       SGEMM.invokeExact(cblasSgemm, threads, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } catch (Throwable t) {
       throw rethrow(t);
+    }
+  }
+
+  private static boolean convTapsSupportedNatively() {
+    try {
+      return (int) handle("pk_conv_taps_supported", FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact() != 0;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** True when this CPU runs {@link #convTaps} (AVX-512 and FMA). */
+  public static boolean convTapsSupported() { return CONV_TAPS_SUPPORTED; }
+
+  /**
+   * Convolution as shifted taps (native/pk_conv_taps.cpp): out += every tap's product, on
+   * {@code threads}. Tap t: weight address {@code tapW[t]} and 8 ints at {@code tapInfo[8t]}: input
+   * channel offset and count, output channel offset and count, row and column offset of the input
+   * sample, the weight's stride between output channels and between input channels. The caller
+   * has checked every address and range; this CPU must pass {@link #convTapsSupported}.
+   */
+  public static void convTaps(int threads, int batch, long in, int inH, int inW, long inImage, long out, int outC,
+      int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo) {
+    if (tapInfo.length != 8 * tapW.length) {
+      throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
+    }
+    int rc;
+    try (Arena arena = Arena.ofConfined()) {
+      var w = arena.allocateFrom(ValueLayout.JAVA_LONG, tapW);
+      var info = arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo);
+      rc = (int) CONV_TAPS.invokeExact(threads, batch, in, inH, inW, inImage, out, outC, outH, outW, outImage, strideH,
+          strideW, tapW.length, w.address(), info.address());
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+    if (rc != 0) throw new IllegalStateException("pk_conv_taps failed (" + (rc == 1 ? "no AVX-512" : "out of memory") + ")");
+  }
+
+  /**
+   * The weight gradient of {@link #convTaps}'s tap list (native/pk_conv_taps.cpp): tap t's gradient
+   * at {@code tapW[t]}, laid out as its weight, is written (not added): the sum over the batch of
+   * gy's valid pixels times x's. Same checks and CPU requirement as {@link #convTaps}.
+   */
+  public static void convTapsWeightGrad(int threads, int batch, long in, int inC, int inH, int inW, long inImage, long gy,
+      int outC, int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo) {
+    if (tapInfo.length != 8 * tapW.length) {
+      throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
+    }
+    int rc;
+    try (Arena arena = Arena.ofConfined()) {
+      var w = arena.allocateFrom(ValueLayout.JAVA_LONG, tapW);
+      var info = arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo);
+      rc = (int) CONV_TAPS_WEIGHT_GRAD.invokeExact(threads, batch, in, inC, inH, inW, inImage, gy, outC, outH, outW,
+          outImage, strideH, strideW, tapW.length, w.address(), info.address());
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+    if (rc != 0) {
+      throw new IllegalStateException("pk_conv_taps_weight_grad failed (" + (rc == 1 ? "no AVX-512" : "out of memory") + ")");
     }
   }
 

@@ -6,7 +6,7 @@ import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The per-geometry choice between {@link AtrousConv}'s kernel and the standard path: both run once
+ * The per-geometry choice between {@link AtrousConv}'s kernel and the standard path: both run twice
  * to warm up, then three times each, interleaved and timed after a synchronize; the faster minimum wins and is cached per
  * device and geometry for the life of the process. Thread-safe: a geometry is measured once, other
  * threads asking for it meanwhile wait for that result.
@@ -15,6 +15,12 @@ final class AtrousChoice {
   private static final ConcurrentHashMap<Key, Boolean> CACHE = new ConcurrentHashMap<>();
   /** Timed rounds, interleaved so a burst of load elsewhere hits both sides; each side's minimum counts. */
   private static final int ROUNDS = 3;
+  /**
+   * Untimed runs of each side first. One was too few: a cold JVM's first calls of a path run 2-3x
+   * slow for a few calls (r12 1x256x33x33: the atrous kernel 8.6 ms on its second call, 4.3 on its
+   * third, against the standard path's 7.5 and 6.5), and batch 1 picked the slower path.
+   */
+  private static final int WARMUP = 2;
   private static volatile AtrousConv.Path forced = fromProperty();
 
   private record Key(Device device, Object geometry) {}
@@ -52,8 +58,10 @@ final class AtrousChoice {
   static void clear() { CACHE.clear(); }
 
   private static boolean measure(Driver d, Runnable atrous, Runnable standard) {
-    atrous.run();
-    standard.run();
+    for (int i = 0; i < WARMUP; i++) {
+      atrous.run();
+      standard.run();
+    }
     long a = Long.MAX_VALUE;
     long s = Long.MAX_VALUE;
     for (int i = 0; i < ROUNDS; i++) {

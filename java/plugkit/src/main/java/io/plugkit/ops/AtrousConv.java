@@ -130,16 +130,26 @@ public final class AtrousConv {
 
   /** One tap per kernel position, weights packed at packed + tap * Cout*Cin/groups. */
   private static List<Tap> tapList(Conv2dGeometry g, long packed) {
+    return tapList(g, packed, (long) g.outChannels() * g.inChannelsPerGroup());
+  }
+
+  /** One tap per kernel position, tap t's weights at base + t * tapFloats floats. */
+  private static List<Tap> tapList(Conv2dGeometry g, long base, long tapFloats) {
     List<Tap> list = new ArrayList<>();
-    long tapFloats = (long) g.outChannels() * g.inChannelsPerGroup();
     for (int ky = 0; ky < g.kernelH(); ky++) {
       for (int kx = 0; kx < g.kernelW(); kx++) {
         int t = ky * g.kernelW() + kx;
-        list.add(new Tap(packed + 4L * t * tapFloats, g.outChannels(), 0, ky * g.dilationH() - g.padH(),
+        list.add(new Tap(base + 4L * t * tapFloats, g.outChannels(), 0, ky * g.dilationH() - g.padH(),
             kx * g.dilationW() - g.padW()));
       }
     }
     return list;
+  }
+
+  /** The direct path's taps reading w [Cout, Cin, kh, kw] (a weight or its gradient) in place. */
+  private static List<AtrousTaps.Strided> inPlace(Conv2dGeometry g, Tensor w) {
+    int k = g.kernelH() * g.kernelW();
+    return AtrousTaps.strided(tapList(g, w.address(), 1), g.inChannels() * k, k);
   }
 
   /** weight [Cout, Cin/g, kh, kw] as [kh*kw, Cout, Cin/g]. */
@@ -161,6 +171,10 @@ public final class AtrousConv {
       return y;
     }
     Tensor y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+    if (AtrousTaps.direct(d, taps(g), false)) {  // reads the weight in place: no pack
+      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false);
+      return y;
+    }
     try (Tensor packed = pack(weight)) {
       AtrousTaps.forward(d, taps(g), tapList(g, packed.address()), x.address(), y.address());
     }
@@ -176,6 +190,10 @@ public final class AtrousConv {
       return dx;
     }
     Tensor dx = Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW());
+    if (AtrousTaps.direct(d, taps(g), true)) {
+      AtrousTaps.direct(taps(g), inPlace(g, weight), gy.address(), dx.address(), true);
+      return dx;
+    }
     try (Tensor packed = pack(weight)) {
       AtrousTaps.backwardData(d, taps(g), tapList(g, packed.address()), gy.address(), dx.address());
     }
@@ -191,6 +209,10 @@ public final class AtrousConv {
       Object[] args = java.util.Arrays.copyOf(a, a.length + 1);
       args[a.length] = g.n();
       d.launch(DIRECT_BACKWARD_WEIGHT, dw.numel(), args);
+      return dw;
+    }
+    if (AtrousTaps.direct(d, taps(g), false)) {  // writes dw in place: no pack
+      AtrousTaps.directWeight(taps(g), inPlace(g, dw), x.address(), gy.address());
       return dw;
     }
     int per = g.outChannels() * g.inChannelsPerGroup();

@@ -144,6 +144,24 @@ final class AtrousMulti {
     return list;
   }
 
+  /** The direct path's taps: every tap of every branch, read in place from ws (the weights or their gradients). */
+  private List<AtrousTaps.Strided> inPlace(Tensor[] ws) {
+    List<AtrousTaps.Strided> list = new ArrayList<>();
+    int cin = x.dim(1);
+    for (int i = 0; i < weights.length; i++) {
+      Tensor w = weights[i];
+      int k = w.dim(2) * w.dim(3);
+      for (int ky = 0; ky < w.dim(2); ky++) {
+        for (int kx = 0; kx < w.dim(3); kx++) {
+          Tap t = new Tap(ws[i].address() + 4L * (ky * w.dim(3) + kx), w.dim(0), offsets[i], (ky - w.dim(2) / 2) * rates[i],
+              (kx - w.dim(3) / 2) * rates[i]);
+          list.add(new AtrousTaps.Strided(t, cin * k, k));
+        }
+      }
+    }
+    return list;
+  }
+
   /** Runs body with the weights packed: the stacked centre [totalOut, Cin] and each branch's taps. */
   private void withPacked(java.util.function.BiConsumer<Tensor, long[]> body) {
     Driver d = x.driver();
@@ -167,8 +185,12 @@ final class AtrousMulti {
 
   private Tensor fusedForward() {
     Tensor y = Tensor.zeros(x.device(), x.dim(0), totalOut, x.dim(2), x.dim(3));
-    withPacked((centre, packed) -> AtrousTaps.forward(x.driver(), geometry(), taps(centre.address(), packed),
-        x.address(), y.address()));
+    if (AtrousTaps.direct(x.driver(), geometry(), false)) {  // every tap summed in registers: no packs, no stacking
+      AtrousTaps.direct(geometry(), inPlace(weights), x.address(), y.address(), false);
+    } else {
+      withPacked((centre, packed) -> AtrousTaps.forward(x.driver(), geometry(), taps(centre.address(), packed),
+          x.address(), y.address()));
+    }
     if (Arrays.stream(biases).anyMatch(b -> b != null)) {
       try (Tensor all = Tensor.zeros(x.device(), totalOut)) {
         for (int i = 0; i < biases.length; i++) {
@@ -187,8 +209,12 @@ final class AtrousMulti {
     Geometry g = geometry();
     if (x.requiresGrad()) {
       Tensor dx = Tensor.zeros(x.device(), x.dims());
-      withPacked((centre, packed) -> AtrousTaps.backwardData(d, g, taps(centre.address(), packed), gy.address(),
-          dx.address()));
+      if (AtrousTaps.direct(d, g, true)) {
+        AtrousTaps.direct(g, inPlace(weights), gy.address(), dx.address(), true);
+      } else {
+        withPacked((centre, packed) -> AtrousTaps.backwardData(d, g, taps(centre.address(), packed), gy.address(),
+            dx.address()));
+      }
       grads[0] = dx;
     }
     if (Arrays.stream(weights).anyMatch(Tensor::requiresGrad)) weightGrads(d, g, gy, grads);
@@ -210,6 +236,19 @@ final class AtrousMulti {
   private void weightGrads(Driver d, Geometry g, Tensor gy, Tensor[] grads) {
     int cin = x.dim(1);
     int nb = weights.length;
+    if (AtrousTaps.direct(d, g, false)) {  // every branch's gradient written in place
+      Tensor[] dws = new Tensor[nb];
+      for (int i = 0; i < nb; i++) dws[i] = Tensor.empty(x.device(), weights[i].dims());
+      AtrousTaps.directWeight(g, inPlace(dws), x.address(), gy.address());
+      for (int i = 0; i < nb; i++) {
+        if (weights[i].requiresGrad()) {
+          grads[1 + i] = dws[i];
+        } else {
+          dws[i].close();
+        }
+      }
+      return;
+    }
     Tensor[] packs = new Tensor[nb];
     try (Tensor centre = Tensor.zeros(x.device(), totalOut, cin)) {
       long[] addr = new long[nb];

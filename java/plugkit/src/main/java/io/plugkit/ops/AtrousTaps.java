@@ -8,6 +8,7 @@ import io.plugkit.Pins;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
 import io.plugkit.cpu.CpuDriver;
+import io.plugkit.cpu.HostLibrary;
 import io.plugkit.cpu.ThreadLimit;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
@@ -234,8 +235,79 @@ final class AtrousTaps {
   /** A matrix [rows, images * area] per chunk: either in place (per image) or a gathered buffer. */
   private record Operand(long base, int ld, long imageStride, boolean gathered) {}
 
+  // ---- CPU with AVX-512: every tap in registers (native/pk_conv_taps.cpp) -----------------------
+  // No gathered bands, no per-tap GEMM: each output tile sums all its valid taps before one store,
+  // reading x in place. r12 1x256x33x33 forward 2.6 ms against 3.6-5.0 on the band engine (see
+  // docs/benchmarks.md, "Taps in registers"). Dense convolutions only (groups 1); the input gradient
+  // needs stride 1 (a strided transpose is not a shift). The weight gradient stays on GEMMs.
+
+  /** Test hook and A/B switch (-Dplugkit.atrous.direct=false): false keeps the GEMM engine on the CPU too. */
+  static volatile boolean useDirect = !"false".equals(System.getProperty("plugkit.atrous.direct"));
+
+  /** Calls taken by the direct path (tests check it ran). */
+  static final java.util.concurrent.atomic.AtomicLong directCalls = new java.util.concurrent.atomic.AtomicLong();
+
+  /** Whether the direct path runs this geometry (the input gradient: `transposed`, stride 1 only). */
+  static boolean direct(Driver d, Geometry g, boolean transposed) {
+    return useDirect && !d.device().isCuda() && g.groups() == 1 && HostLibrary.convTapsSupported()
+        && (!transposed || g.strideH() == 1 && g.strideW() == 1);
+  }
+
+  /** A tap of the direct path: its weight element (output channel o, input channel i) at w + 4 (o ldOut + i ldIn). */
+  record Strided(Tap tap, int ldOut, int ldIn) {}
+
+  /** Taps all laid out alike: (cin, 1) for packed taps, (cin kh kw, kh kw) for a weight read in place. */
+  static List<Strided> strided(List<Tap> taps, int ldOut, int ldIn) {
+    List<Strided> out = new ArrayList<>(taps.size());
+    for (Tap t : taps) out.add(new Strided(t, ldOut, ldIn));
+    return out;
+  }
+
+  /** Addresses and pk_conv_taps's 8 ints a tap; transposed: the input gradient's view of the same weights. */
+  private static long[] directInfo(Geometry g, List<Strided> taps, boolean transposed, int[] info) {
+    long[] w = new long[taps.size()];
+    for (int i = 0; i < w.length; i++) {
+      Tap t = taps.get(i).tap();
+      int ldOut = taps.get(i).ldOut(), ldIn = taps.get(i).ldIn();
+      w[i] = t.w();
+      int[] f = transposed
+          ? new int[] {t.outOffset(), t.rows(), 0, g.cin(), -t.offH(), -t.offW(), ldIn, ldOut}
+          : new int[] {0, g.cin(), t.outOffset(), t.rows(), t.offH(), t.offW(), ldOut, ldIn};
+      System.arraycopy(f, 0, info, 8 * i, 8);
+    }
+    directCalls.incrementAndGet();
+    return w;
+  }
+
+  /** The direct path: out += every tap's product (transposed: the input gradient, gy in, dx out). */
+  static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed) {
+    int[] info = new int[8 * taps.size()];
+    long[] w = directInfo(g, taps, transposed, info);
+    int threads = CpuDriver.instance().threads();
+    long inPlane = g.inPlane() * g.cin(), outPlane = g.outPlane() * g.outChannels();
+    if (transposed) {
+      HostLibrary.convTaps(threads, g.n(), in, g.outH(), g.outW(), outPlane, out, g.cin(), g.h(), g.w(), inPlane, 1, 1, w,
+          info);
+    } else {
+      HostLibrary.convTaps(threads, g.n(), in, g.h(), g.w(), inPlane, out, g.outChannels(), g.outH(), g.outW(), outPlane,
+          g.strideH(), g.strideW(), w, info);
+    }
+  }
+
+  /** The direct weight gradient: taps' w are the gradients, laid out as their weights (written, not added). */
+  static void directWeight(Geometry g, List<Strided> taps, long x, long gy) {
+    int[] info = new int[8 * taps.size()];
+    long[] w = directInfo(g, taps, false, info);
+    HostLibrary.convTapsWeightGrad(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
+        gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), g.strideH(), g.strideW(), w, info);
+  }
+
   /** y (zeroed by the caller) += every tap's product. x [n, cin, h, w], y [n, outChannels, outH, outW]. */
   static void forward(Driver d, Geometry g, List<Tap> taps, long x, long y) {
+    if (direct(d, g, false)) {
+      direct(g, strided(taps, g.cin(), 1), x, y, false);
+      return;
+    }
     int parts = parts(d, g.outChannels(), g.groups());
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
@@ -278,6 +350,10 @@ final class AtrousTaps {
 
   /** dx (zeroed by the caller) += every tap's transposed product with gy. */
   static void backwardData(Driver d, Geometry g, List<Tap> taps, long gy, long dx) {
+    if (direct(d, g, true)) {
+      direct(g, strided(taps, g.cin(), 1), gy, dx, true);
+      return;
+    }
     int parts = parts(d, g.cin(), g.groups());
     split(d, parts, p -> {
       int[] r = cut(g.cg(), parts, p);  // channels within each group (groups > 1: one part, all of them)
@@ -331,6 +407,15 @@ final class AtrousTaps {
    * the batch.
    */
   static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
+    if (direct(d, g, false)) {
+      List<Tap> gradTaps = new ArrayList<>();
+      for (int i = 0; i < taps.size(); i++) {
+        Tap t = taps.get(i);
+        gradTaps.add(new Tap(grads[i], t.rows(), t.outOffset(), t.offH(), t.offW()));
+      }
+      directWeight(g, strided(gradTaps, g.cin(), 1), x, gy);
+      return;
+    }
     int parts = parts(d, g.outChannels(), g.groups(), weightMaxParts);
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
