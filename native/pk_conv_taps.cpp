@@ -12,12 +12,14 @@
 // Why this shape: output channels in 32-wide slices (two zmm), pixels of one output row in tiles
 // of up to 12 (24 accumulators), the input read by broadcasting single samples. The input is never
 // copied (any stride or dilation is an address), the tap's weights are packed once per call into
-// [inCount][32] blocks that stream from L2, and a tile only ever meets taps that are wholly valid
-// over it (rows are cut where a tap's validity changes), so padding costs nothing.
+// [inCount][32] blocks that stream from L2, and a tap runs only on the pixels of a tile where its
+// sample is inside the image (rows are cut where a tap's validity changes, unless that would leave
+// a run under MIN_SEGMENT columns), so padding costs nothing.
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <algorithm>
 #include <vector>
 
@@ -25,18 +27,22 @@ namespace {
 
 constexpr int SLICE = 32;  // output channels per slice
 constexpr int MAX_TILE = 12;
+constexpr int MIN_SEGMENT = 8;  // narrowest run of columns with one set of valid taps that gets its own tiles
 constexpr int CHUNK_PIXELS = 256;  // gy pixels of one weight-gradient chunk: 256 x 128 B = 32 KiB, in L1
 
 struct TapInfo {
   int inOff, inCount, outOff, outCount, offH, offW, ldOut, ldIn;
 };
 
-// One tile: `mr` pixels x 32 channels, accumulated over `n` (packed weight, input start) pairs.
+// One tile: `mr` pixels x 32 channels, added to acc over `n` (packed weight, input start) pairs.
 template <int MR>
 __attribute__((target("avx512f,fma"))) void tile(int n, const float* const* w, const float* const* x, const int* k,
                                                  long plane, int sw, float* acc) {
   __m512 a0[MR], a1[MR];
-  for (int j = 0; j < MR; ++j) a0[j] = a1[j] = _mm512_setzero_ps();
+  for (int j = 0; j < MR; ++j) {
+    a0[j] = _mm512_load_ps(acc + j * SLICE);
+    a1[j] = _mm512_load_ps(acc + j * SLICE + 16);
+  }
   for (int t = 0; t < n; ++t) {
     const float* wp = w[t];
     const float* xp = x[t];
@@ -197,6 +203,19 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
     }
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    // A segment narrower than MIN_SEGMENT joins its narrower neighbour: its taps then cover only
+    // part of the tile (run on that part alone, below), and the tile keeps enough pixels.
+    for (bool merged = true; merged && cuts.size() > 2;) {
+      merged = false;
+      for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+        if (cuts[c + 1] - cuts[c] >= MIN_SEGMENT) continue;
+        const int left = c > 0 ? cuts[c] - cuts[c - 1] : INT_MAX;
+        const int right = c + 2 < cuts.size() ? cuts[c + 2] - cuts[c + 1] : INT_MAX;
+        cuts.erase(cuts.begin() + (left <= right ? c : c + 1));
+        merged = true;
+        break;
+      }
+    }
     std::vector<int> x0, width;
     for (size_t c = 0; c + 1 < cuts.size(); ++c) cutTiles(cuts[c], cuts[c + 1] - cuts[c], x0, width);
     for (size_t k = 0; k < x0.size(); ++k) tiles.push_back({s, x0[k], width[k]});
@@ -207,6 +226,11 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
   tileOf[slices] = (int)tiles.size();
   const long plane = (long)inH * inW, outPlane = (long)outH * outW;
   const long perImage = firstItem[slices];
+  std::vector<int> colLo(ntaps), colHi(ntaps);  // the output columns whose sample of tap t is inside the image
+  for (int t = 0; t < ntaps; ++t) {
+    colLo[t] = std::max(0, ceilDiv(-info[t].offW, strideW));
+    colHi[t] = std::min(outW, ceilDiv(inW - info[t].offW, strideW));
+  }
 
   #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -223,20 +247,30 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
       const int oy = (int)((local - firstItem[s]) / count);
       const Tile& tl = tiles[tileOf[s] + (local - firstItem[s]) % count];
       const int x0 = tl.x0, mr = tl.width;
+      memset(acc, 0, sizeof(float) * mr * SLICE);
       int n = 0;
+      bool any = false;
       for (int t = 0; t < ntaps; ++t) {
         const long at = blockAt[(size_t)s * ntaps + t];
         if (at < 0) continue;
         const TapInfo& ti = info[t];
-        const int iy = oy * strideH + ti.offH, ix0 = x0 * strideW + ti.offW, ix1 = (x0 + mr - 1) * strideW + ti.offW;
-        if (iy < 0 || iy >= inH || ix0 < 0 || ix1 >= inW) continue;
+        const int iy = oy * strideH + ti.offH;
+        const int lo = std::max(x0, colLo[t]), hi = std::min(x0 + mr, colHi[t]);
+        if (iy < 0 || iy >= inH || lo >= hi) continue;
+        const float* xp = in + b * inImage + ti.inOff * plane + (long)iy * inW + (long)lo * strideW + ti.offW;
+        any = true;
+        if (hi - lo < mr) {  // valid over part of the tile: that part alone
+          const float* w1 = packed + at;
+          TILES[hi - lo - 1](1, &w1, &xp, &ti.inCount, plane, strideW, acc + (lo - x0) * SLICE);
+          continue;
+        }
         wl[n] = packed + at;
-        xl[n] = in + b * inImage + ti.inOff * plane + (long)iy * inW + ix0;
+        xl[n] = xp;
         kl[n] = ti.inCount;
         ++n;
       }
-      if (n == 0) continue;
-      TILES[mr - 1](n, wl.data(), xl.data(), kl.data(), plane, strideW, acc);
+      if (!any) continue;
+      if (n > 0) TILES[mr - 1](n, wl.data(), xl.data(), kl.data(), plane, strideW, acc);
       const int oc = outC - s * SLICE < SLICE ? outC - s * SLICE : SLICE;
       float* o = out + b * outImage + (long)s * SLICE * outPlane + (long)oy * outW + x0;
       for (int c = 0; c < oc; ++c) {

@@ -51,6 +51,16 @@ public final class BatchNorm2d extends Module {
     return this;
   }
 
+  public Parameter weight() { return weight; }
+
+  public Parameter bias() { return bias; }
+
+  public Tensor runningMean() { return runningMean; }
+
+  public Tensor runningVar() { return runningVar; }
+
+  public float eps() { return eps; }
+
   /** The communicator of sync mode, or null in local mode. */
   public Communicator syncCommunicator() { return sync; }
 
