@@ -148,10 +148,13 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_supported() {
 }
 
 // Returns 0 when done, 1 when this CPU lacks AVX-512 (nothing was written). `tapW` holds ntaps
-// weight addresses, `tapInfo` ntaps x 8 ints (TapInfo's fields in order).
+// weight addresses, `tapInfo` ntaps x 8 ints (TapInfo's fields in order). bias (outC floats, or
+// null) is added to every output too. out is added to, not written: the callers zero it first,
+// and that is faster than writing it once. A rate-12 1x256x33x33 forward writing a reused,
+// untouched-since-freed output ran 6.1 ms against 2.6 ms zero-filled first (this VM).
 extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
     int threads, int batch, const float* in, int inH, int inW, long inImage, float* out, int outC, int outH, int outW,
-    long outImage, int strideH, int strideW, int ntaps, const long* tapW, const int* tapInfo) {
+    long outImage, int strideH, int strideW, int ntaps, const long* tapW, const int* tapInfo, const float* bias) {
   if (!pk_conv_taps_supported()) return 1;
   if (batch <= 0 || outH <= 0 || outW <= 0 || ntaps <= 0) return 0;
   const TapInfo* info = reinterpret_cast<const TapInfo*>(tapInfo);
@@ -269,13 +272,14 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
         kl[n] = ti.inCount;
         ++n;
       }
-      if (!any) continue;
+      if (!any && !bias) continue;
       if (n > 0) TILES[mr - 1](n, wl.data(), xl.data(), kl.data(), plane, strideW, acc);
       const int oc = outC - s * SLICE < SLICE ? outC - s * SLICE : SLICE;
       float* o = out + b * outImage + (long)s * SLICE * outPlane + (long)oy * outW + x0;
       for (int c = 0; c < oc; ++c) {
         float* row = o + c * outPlane;
-        for (int j = 0; j < mr; ++j) row[j] += acc[j * SLICE + c];
+        const float add = bias ? bias[s * SLICE + c] : 0.f;
+        for (int j = 0; j < mr; ++j) row[j] += acc[j * SLICE + c] + add;
       }
     }
   }

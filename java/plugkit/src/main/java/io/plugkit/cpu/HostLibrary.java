@@ -37,7 +37,7 @@ public final class HostLibrary {
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-      ValueLayout.JAVA_LONG));
+      ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
   private static final MethodHandle CONV_TAPS_WEIGHT_GRAD = handle("pk_conv_taps_weight_grad", FunctionDescriptor.of(
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
@@ -123,10 +123,11 @@ public final class HostLibrary {
    * {@code threads}. Tap t: weight address {@code tapW[t]} and 8 ints at {@code tapInfo[8t]}: input
    * channel offset and count, output channel offset and count, row and column offset of the input
    * sample, the weight's stride between output channels and between input channels. The caller
-   * has checked every address and range; this CPU must pass {@link #convTapsSupported}.
+   * has checked every address and range; this CPU must pass {@link #convTapsSupported}. bias: the
+   * address of outC floats added to every output, or 0.
    */
   public static void convTaps(int threads, int batch, long in, int inH, int inW, long inImage, long out, int outC,
-      int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo) {
+      int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo, long bias) {
     if (tapInfo.length != 8 * tapW.length) {
       throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
     }
@@ -135,7 +136,7 @@ public final class HostLibrary {
       var w = arena.allocateFrom(ValueLayout.JAVA_LONG, tapW);
       var info = arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo);
       rc = (int) CONV_TAPS.invokeExact(threads, batch, in, inH, inW, inImage, out, outC, outH, outW, outImage, strideH,
-          strideW, tapW.length, w.address(), info.address());
+          strideW, tapW.length, w.address(), info.address(), bias);
     } catch (Throwable t) {
       throw rethrow(t);
     }

@@ -5,6 +5,7 @@ import io.plugkit.Tensor;
 import io.plugkit.ops.Activations;
 import io.plugkit.ops.AtrousConv;
 import io.plugkit.ops.BatchNorm;
+import io.plugkit.ops.Conv;
 import io.plugkit.ops.Interpolate;
 import io.plugkit.ops.InterpolateOptions;
 import io.plugkit.ops.Layout;
@@ -81,7 +82,12 @@ public final class Aspp extends Module {
 
   @Override public Tensor forward(Tensor x) {
     checkInput(x, inChannels);
-    return project.forward(convs.forward(x));
+    Tensor cat = convs.forward(x);
+    // The 1x1 projection through AtrousConv's measured choice (the taps kernel or im2col + GEMM),
+    // then project's BN, ReLU and Dropout as the Sequential would run them.
+    Tensor y = AtrousConv.conv2d(cat, ((Conv2d) project.get(0)).weight().tensor(), null, Conv.Options.DEFAULT);
+    for (int i = 1; i < 4; i++) y = project.get(i).forward(y);
+    return y;
   }
 
   /** Rejects an x that is not [N, channels, H, W], naming it. */

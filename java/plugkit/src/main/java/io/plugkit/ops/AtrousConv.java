@@ -103,8 +103,7 @@ public final class AtrousConv {
         () -> Conv.standardForward(g, x, weight).close())) {
       return Conv.standard(x, weight, bias, g);
     }
-    Tensor y = forward(g, x, weight);
-    if (bias != null) Conv.addBias(y, bias, g.outChannels(), g.outH() * g.outW());
+    Tensor y = forward(g, x, weight, bias);
     return Autograd.record("atrous_conv2d", y, gy -> new Tensor[] {
         x.requiresGrad() ? inputGrad(g, gy, weight) : null,
         weight.requiresGrad() ? weightGrad(g, x, gy) : null,
@@ -162,22 +161,28 @@ public final class AtrousConv {
   }
 
   /** y without bias; x not empty. */
-  static Tensor forward(Conv2dGeometry g, Tensor x, Tensor weight) {
+  static Tensor forward(Conv2dGeometry g, Tensor x, Tensor weight) { return forward(g, x, weight, null); }
+
+  /** y with bias (or none); x not empty. */
+  private static Tensor forward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias) {
     Driver d = x.driver();
+    if (AtrousTaps.direct(d, taps(g), false) && !direct(g)) {  // weight read in place, bias added in the same pass
+      Tensor y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false, bias == null ? 0 : bias.address());
+      return y;
+    }
+    Tensor y;
     if (direct(g)) {
-      Tensor y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+      y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
       d.launch(DIRECT_FORWARD, (long) g.n() * g.outChannels() * g.outH(), directArgs(g, x.address(), weight.address(),
           y.address()));
-      return y;
+    } else {
+      y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+      try (Tensor packed = pack(weight)) {
+        AtrousTaps.forward(d, taps(g), tapList(g, packed.address()), x.address(), y.address());
+      }
     }
-    Tensor y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-    if (AtrousTaps.direct(d, taps(g), false)) {  // reads the weight in place: no pack
-      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false);
-      return y;
-    }
-    try (Tensor packed = pack(weight)) {
-      AtrousTaps.forward(d, taps(g), tapList(g, packed.address()), x.address(), y.address());
-    }
+    if (bias != null) Conv.addBias(y, bias, g.outChannels(), g.outH() * g.outW());
     return y;
   }
 

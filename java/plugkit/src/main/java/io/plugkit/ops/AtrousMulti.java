@@ -185,21 +185,26 @@ final class AtrousMulti {
 
   private Tensor fusedForward() {
     Tensor y = Tensor.zeros(x.device(), x.dim(0), totalOut, x.dim(2), x.dim(3));
-    if (AtrousTaps.direct(x.driver(), geometry(), false)) {  // every tap summed in registers: no packs, no stacking
-      AtrousTaps.direct(geometry(), inPlace(weights), x.address(), y.address(), false);
-    } else {
+    try (Tensor all = allBiases()) {
+      if (AtrousTaps.direct(x.driver(), geometry(), false)) {  // all taps and the biases in one pass: no packs, no stacking
+        AtrousTaps.direct(geometry(), inPlace(weights), x.address(), y.address(), false, all == null ? 0 : all.address());
+        return y;
+      }
       withPacked((centre, packed) -> AtrousTaps.forward(x.driver(), geometry(), taps(centre.address(), packed),
           x.address(), y.address()));
-    }
-    if (Arrays.stream(biases).anyMatch(b -> b != null)) {
-      try (Tensor all = Tensor.zeros(x.device(), totalOut)) {
-        for (int i = 0; i < biases.length; i++) {
-          if (biases[i] != null) x.driver().copy(biases[i].address(), all.address() + 4L * offsets[i], 4L * weights[i].dim(0));
-        }
-        Conv.addBias(y, all, totalOut, x.dim(2) * x.dim(3));
-      }
+      if (all != null) Conv.addBias(y, all, totalOut, x.dim(2) * x.dim(3));
     }
     return y;
+  }
+
+  /** Every branch's bias at its channels of the output (zeros for a branch without), or null when none has one. */
+  private Tensor allBiases() {
+    if (Arrays.stream(biases).noneMatch(b -> b != null)) return null;
+    Tensor all = Tensor.zeros(x.device(), totalOut);
+    for (int i = 0; i < biases.length; i++) {
+      if (biases[i] != null) x.driver().copy(biases[i].address(), all.address() + 4L * offsets[i], 4L * weights[i].dim(0));
+    }
+    return all;
   }
 
   private Tensor[] backward(Tensor gy) {

@@ -281,16 +281,21 @@ final class AtrousTaps {
 
   /** The direct path: out += every tap's product (transposed: the input gradient, gy in, dx out). */
   static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed) {
+    direct(g, taps, in, out, transposed, 0);
+  }
+
+  /** The direct path, adding bias (the address of one float per output channel, or 0) too. */
+  static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed, long bias) {
     int[] info = new int[8 * taps.size()];
     long[] w = directInfo(g, taps, transposed, info);
     int threads = CpuDriver.instance().threads();
     long inPlane = g.inPlane() * g.cin(), outPlane = g.outPlane() * g.outChannels();
     if (transposed) {
       HostLibrary.convTaps(threads, g.n(), in, g.outH(), g.outW(), outPlane, out, g.cin(), g.h(), g.w(), inPlane, 1, 1, w,
-          info);
+          info, bias);
     } else {
       HostLibrary.convTaps(threads, g.n(), in, g.h(), g.w(), inPlane, out, g.outChannels(), g.outH(), g.outW(), outPlane,
-          g.strideH(), g.strideW(), w, info);
+          g.strideH(), g.strideW(), w, info, bias);
     }
   }
 
