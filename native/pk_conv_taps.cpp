@@ -34,33 +34,48 @@ struct TapInfo {
   int inOff, inCount, outOff, outCount, offH, offW, ldOut, ldIn;
 };
 
+// The accumulators of a tile: `MR` rows of 32 floats (two zmm each), loaded from and stored to acc.
+#define PK_TILE_TARGET __attribute__((target("avx512f,fma"), always_inline)) inline
+
+template <int MR>
+PK_TILE_TARGET void loadRows(const float* acc, __m512* a0, __m512* a1) {
+  for (int j = 0; j < MR; ++j) {
+    a0[j] = _mm512_load_ps(acc + j * SLICE);
+    a1[j] = _mm512_load_ps(acc + j * SLICE + 16);
+  }
+}
+
+template <int MR>
+PK_TILE_TARGET void storeRows(float* acc, const __m512* a0, const __m512* a1) {
+  for (int j = 0; j < MR; ++j) {
+    _mm512_store_ps(acc + j * SLICE, a0[j]);
+    _mm512_store_ps(acc + j * SLICE + 16, a1[j]);
+  }
+}
+
+// One step of the reduction: row j += s[j * sStride] * v[0..31] (one broadcast, two FMAs a row).
+template <int MR>
+PK_TILE_TARGET void step(const float* s, long sStride, const float* v, __m512* a0, __m512* a1) {
+  const __m512 v0 = _mm512_load_ps(v), v1 = _mm512_load_ps(v + 16);
+  for (int j = 0; j < MR; ++j) {
+    const __m512 b = _mm512_set1_ps(s[j * sStride]);
+    a0[j] = _mm512_fmadd_ps(b, v0, a0[j]);
+    a1[j] = _mm512_fmadd_ps(b, v1, a1[j]);
+  }
+}
+
 // One tile: `mr` pixels x 32 channels, added to acc over `n` (packed weight, input start) pairs.
 template <int MR>
 __attribute__((target("avx512f,fma"))) void tile(int n, const float* const* w, const float* const* x, const int* k,
                                                  long plane, int sw, float* acc) {
   __m512 a0[MR], a1[MR];
-  for (int j = 0; j < MR; ++j) {
-    a0[j] = _mm512_load_ps(acc + j * SLICE);
-    a1[j] = _mm512_load_ps(acc + j * SLICE + 16);
-  }
+  loadRows<MR>(acc, a0, a1);
   for (int t = 0; t < n; ++t) {
     const float* wp = w[t];
     const float* xp = x[t];
-    for (int c = k[t]; c > 0; --c) {
-      const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
-      for (int j = 0; j < MR; ++j) {
-        const __m512 v = _mm512_set1_ps(xp[j * sw]);
-        a0[j] = _mm512_fmadd_ps(v, w0, a0[j]);
-        a1[j] = _mm512_fmadd_ps(v, w1, a1[j]);
-      }
-      wp += SLICE;
-      xp += plane;
-    }
+    for (int c = k[t]; c > 0; --c, wp += SLICE, xp += plane) step<MR>(xp, sw, wp, a0, a1);
   }
-  for (int j = 0; j < MR; ++j) {
-    _mm512_store_ps(acc + j * SLICE, a0[j]);
-    _mm512_store_ps(acc + j * SLICE + 16, a1[j]);
-  }
+  storeRows<MR>(acc, a0, a1);
 }
 
 typedef void (*tile_fn)(int, const float* const*, const float* const*, const int*, long, int, float*);
@@ -94,30 +109,15 @@ __attribute__((target("avx512f,fma"))) void tileWeight(int batch, int rows, int 
                                                        long xRow, long xStep, const float* g, long gImage, long gRow,
                                                        float* acc) {
   __m512 a0[MR], a1[MR];
-  for (int j = 0; j < MR; ++j) {
-    a0[j] = _mm512_load_ps(acc + j * SLICE);
-    a1[j] = _mm512_load_ps(acc + j * SLICE + 16);
-  }
+  loadRows<MR>(acc, a0, a1);
   for (int b = 0; b < batch; ++b) {
     for (int r = 0; r < rows; ++r) {
       const float* xp = xt + b * xImage + r * xRow;
       const float* gp = g + b * gImage + r * gRow;
-      for (int c = cols; c > 0; --c) {
-        const __m512 g0 = _mm512_load_ps(gp), g1 = _mm512_load_ps(gp + 16);
-        for (int j = 0; j < MR; ++j) {
-          const __m512 v = _mm512_set1_ps(xp[j]);
-          a0[j] = _mm512_fmadd_ps(v, g0, a0[j]);
-          a1[j] = _mm512_fmadd_ps(v, g1, a1[j]);
-        }
-        gp += SLICE;
-        xp += xStep;
-      }
+      for (int c = cols; c > 0; --c, gp += SLICE, xp += xStep) step<MR>(xp, 1, gp, a0, a1);
     }
   }
-  for (int j = 0; j < MR; ++j) {
-    _mm512_store_ps(acc + j * SLICE, a0[j]);
-    _mm512_store_ps(acc + j * SLICE + 16, a1[j]);
-  }
+  storeRows<MR>(acc, a0, a1);
 }
 
 typedef void (*weight_fn)(int, int, int, const float*, long, long, long, const float*, long, long, float*);

@@ -128,19 +128,8 @@ public final class HostLibrary {
    */
   public static void convTaps(int threads, int batch, long in, int inH, int inW, long inImage, long out, int outC,
       int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo, long bias) {
-    if (tapInfo.length != 8 * tapW.length) {
-      throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
-    }
-    int rc;
-    try (Arena arena = Arena.ofConfined()) {
-      var w = arena.allocateFrom(ValueLayout.JAVA_LONG, tapW);
-      var info = arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo);
-      rc = (int) CONV_TAPS.invokeExact(threads, batch, in, inH, inW, inImage, out, outC, outH, outW, outImage, strideH,
-          strideW, tapW.length, w.address(), info.address(), bias);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
-    if (rc != 0) throw new IllegalStateException("pk_conv_taps failed (" + (rc == 1 ? "no AVX-512" : "out of memory") + ")");
+    withTaps("pk_conv_taps", tapW, tapInfo, (w, info) -> (int) CONV_TAPS.invokeExact(threads, batch, in, inH, inW,
+        inImage, out, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info, bias));
   }
 
   /**
@@ -150,21 +139,27 @@ public final class HostLibrary {
    */
   public static void convTapsWeightGrad(int threads, int batch, long in, int inC, int inH, int inW, long inImage, long gy,
       int outC, int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo) {
+    withTaps("pk_conv_taps_weight_grad", tapW, tapInfo, (w, info) -> (int) CONV_TAPS_WEIGHT_GRAD.invokeExact(threads,
+        batch, in, inC, inH, inW, inImage, gy, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info));
+  }
+
+  /** A pk_conv_taps entry point, given the native copies of tapW and tapInfo; returns its code. */
+  private interface TapsCall {
+    int run(long tapW, long tapInfo) throws Throwable;
+  }
+
+  private static void withTaps(String symbol, long[] tapW, int[] tapInfo, TapsCall call) {
     if (tapInfo.length != 8 * tapW.length) {
       throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
     }
     int rc;
     try (Arena arena = Arena.ofConfined()) {
-      var w = arena.allocateFrom(ValueLayout.JAVA_LONG, tapW);
-      var info = arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo);
-      rc = (int) CONV_TAPS_WEIGHT_GRAD.invokeExact(threads, batch, in, inC, inH, inW, inImage, gy, outC, outH, outW,
-          outImage, strideH, strideW, tapW.length, w.address(), info.address());
+      rc = call.run(arena.allocateFrom(ValueLayout.JAVA_LONG, tapW).address(),
+          arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo).address());
     } catch (Throwable t) {
       throw rethrow(t);
     }
-    if (rc != 0) {
-      throw new IllegalStateException("pk_conv_taps_weight_grad failed (" + (rc == 1 ? "no AVX-512" : "out of memory") + ")");
-    }
+    if (rc != 0) throw new IllegalStateException(symbol + " failed (" + (rc == 1 ? "no AVX-512" : "out of memory") + ")");
   }
 
   /** True when the library exports this kernel (used by the signature test). */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.plugkit.Device;
 import io.plugkit.Scope;
 import io.plugkit.Tensor;
+import io.plugkit.ops.AtrousConv;
 import io.plugkit.ops.Attention;
 import io.plugkit.ops.AttentionGates;
 import io.plugkit.ops.AttentionGates.Gate;
@@ -41,6 +42,29 @@ class ThreadCountDeterminismTest {
       Tensor b = Tensor.randn(CPU, 3, 48).requiresGrad(true);
       return withGrads(Conv.conv2d(x, w, b, Conv.Options.DEFAULT.padding(1)), x, w, b);
     });
+  }
+
+  /** The atrous kernel (the AVX-512 taps path where the CPU has it) and its multi-rate pass. */
+  @Test
+  void atrousConvForwardAndBackward() {
+    AtrousConv.Path old = AtrousConv.forcePath(AtrousConv.Path.ATROUS);
+    try {
+      assertSameBitsAtEveryThreadCount("atrous_conv2d", () -> {
+        Tensor x = Tensor.randn(CPU, 1, 2, 40, 23, 29).requiresGrad(true);
+        Tensor w = Tensor.randn(CPU, 2, 70, 40, 3, 3).requiresGrad(true);
+        Tensor b = Tensor.randn(CPU, 3, 70).requiresGrad(true);
+        return withGrads(AtrousConv.conv2d(x, w, b, 6), x, w, b);
+      });
+      assertSameBitsAtEveryThreadCount("atrous_multi_rate", () -> {
+        Tensor x = Tensor.randn(CPU, 4, 1, 24, 17, 21).requiresGrad(true);
+        Tensor w0 = Tensor.randn(CPU, 5, 40, 24, 1, 1).requiresGrad(true);
+        Tensor w1 = Tensor.randn(CPU, 6, 36, 24, 3, 3).requiresGrad(true);
+        Tensor w2 = Tensor.randn(CPU, 7, 33, 24, 3, 3).requiresGrad(true);
+        return withGrads(AtrousConv.multiRate(x, new Tensor[] {w0, w1, w2}, null, new int[] {1, 4, 9}), x, w0, w1, w2);
+      });
+    } finally {
+      AtrousConv.forcePath(old);
+    }
   }
 
   @Test
