@@ -6,6 +6,7 @@ import io.plugkit.ops.Activations;
 import io.plugkit.ops.AtrousConv;
 import io.plugkit.ops.BatchNorm;
 import io.plugkit.ops.Conv;
+import io.plugkit.ops.Elementwise;
 import io.plugkit.ops.Interpolate;
 import io.plugkit.ops.InterpolateOptions;
 import io.plugkit.ops.Layout;
@@ -82,11 +83,17 @@ public final class Aspp extends Module {
 
   @Override public Tensor forward(Tensor x) {
     checkInput(x, inChannels);
-    Tensor cat = convs.forward(x);
-    // The 1x1 projection through AtrousConv's measured choice (the taps kernel or im2col + GEMM),
-    // then project's BN, ReLU and Dropout as the Sequential would run them.
-    Tensor y = AtrousConv.conv2d(cat, ((Conv2d) project.get(0)).weight().tensor(), null, Conv.Options.DEFAULT);
-    for (int i = 1; i < 4; i++) y = project.get(i).forward(y);
+    // project(concat(branches, upsampled pooling)) without the concat: the pooling branch is
+    // constant over H x W (bilinear from 1x1), so its share of the 1x1 projection is one value per
+    // image and channel, added after the branches' share (which runs through AtrousConv's measured
+    // choice). Same sums as torchvision's up to float rounding; ASPP 1x256x33x33 forward: no
+    // upsampled map, no 5-way concat, 1/5 less projection.
+    Tensor branchesOut = convs.branches(x);
+    Tensor w = ((Conv2d) project.get(0)).weight().tensor();
+    int k = branchesOut.dim(1);
+    Tensor y = AtrousConv.conv2d(branchesOut, Layout.slice(w, 1, 0, k), null, Conv.Options.DEFAULT);
+    y = Elementwise.add(y, Conv.conv2d(pooling.forward(x), Layout.slice(w, 1, k, w.dim(1)), null, Conv.Options.DEFAULT));
+    for (int i = 1; i < 4; i++) y = project.get(i).forward(y);  // project's BN, ReLU, Dropout
     return y;
   }
 
@@ -130,6 +137,11 @@ public final class Aspp extends Module {
     @Override public Tensor forward(Tensor x) {
       Tensor pooled = Interpolate.interpolate(pooling.forward(x),
           InterpolateOptions.size(x.dim(2), x.dim(3)).mode(Interpolate.Mode.BILINEAR).alignCorners(false));
+      return Layout.concat(1, branches(x), pooled);
+    }
+
+    /** The conv branches after BN and ReLU, concatenated: [N, (R + 1) * out, H, W] (no pooling branch). */
+    Tensor branches(Tensor x) {
       if (evalWithOneEps()) {
         // Eval: BN is per channel with fixed statistics, so the branches' BNs run as one over the
         // stacked conv output, with their parameters and statistics stacked: no split, one BN and
@@ -138,16 +150,15 @@ public final class Aspp extends Module {
         Tensor stacked = multiRate(x);
         Tensor y = BatchNorm.batchNorm(stacked, stack(p, BatchNorm2d::runningMean), stack(p, BatchNorm2d::runningVar),
             stack(p, b -> b.weight().tensor()), stack(p, b -> b.bias().tensor()), false, 0.1f, bn(0).eps());
-        return Layout.concat(1, Activations.relu(y), pooled);
+        return Activations.relu(y);
       }
-      Tensor[] outs = new Tensor[branches.length + 1];
+      Tensor[] outs = new Tensor[branches.length];
       Tensor[] convOut = branchConvs(x);
       for (int i = 0; i < branches.length; i++) {
         // Conv2d (index 0) came from branchConvs; apply the branch's BN and ReLU.
         outs[i] = Activations.relu(branches[i].get(1).forward(convOut[i]));
       }
-      outs[branches.length] = pooled;
-      return Layout.concat(1, outs);
+      return outs.length == 1 ? outs[0] : Layout.concat(1, outs);
     }
 
     private BatchNorm2d bn(int i) { return (BatchNorm2d) branches[i].get(1); }
