@@ -83,8 +83,12 @@ typedef void (*tile_fn)(int, const float* const*, const float* const*, const int
 constexpr tile_fn TILES[MAX_TILE] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>, &tile<5>,  &tile<6>,
                                      &tile<7>, &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
 
-// The packed weights' buffer, kept per calling thread and grown when needed: a fresh 2-3 MB
-// block per call costs its page faults every time (r12 1x256x33x33: 9 ms a call against 2.7).
+// Per-call scratch, kept per calling thread and grown when needed: a fresh 2-3 MB block per call
+// costs its page faults every time (r12 1x256x33x33: 9 ms a call against 2.7). A block over
+// KEEP_FLOATS (a large batch's re-laid operands) is freed after the call instead of kept: a
+// thread that ran one big batch should not hold its scratch for life.
+constexpr size_t KEEP_FLOATS = (size_t)16 << 20;  // 64 MiB
+
 struct PackBuffer {
   float* data = nullptr;
   size_t floats = 0;
@@ -96,6 +100,13 @@ struct PackBuffer {
       if (data) floats = n;
     }
     return data;
+  }
+  void trim() {
+    if (floats > KEEP_FLOATS) {
+      free(data);
+      data = nullptr;
+      floats = 0;
+    }
   }
   ~PackBuffer() { free(data); }
 };
@@ -283,6 +294,7 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
       }
     }
   }
+  packBuffer.trim();
   return 0;
 }
 
@@ -391,5 +403,6 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
     }
     free(sums);
   }
+  weightBuffer.trim();
   return failed ? 2 : 0;
 }
