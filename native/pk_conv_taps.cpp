@@ -83,8 +83,9 @@ typedef void (*tile_fn)(int, const float* const*, const float* const*, const int
 constexpr tile_fn TILES[MAX_TILE] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>, &tile<5>,  &tile<6>,
                                      &tile<7>, &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
 
-// Per-call scratch, kept per calling thread and grown when needed: a fresh 2-3 MB block per call
-// costs its page faults every time (r12 1x256x33x33: 9 ms a call against 2.7). A block over
+// A 64-byte aligned block, grown when needed. The per-call scratch is one per calling thread
+// (thread_local below): a fresh 2-3 MB block per call costs its page faults every time (r12
+// 1x256x33x33: 9 ms a call against 2.7). A block over
 // KEEP_FLOATS (a large batch's re-laid operands) is freed after the call instead of kept: a
 // thread that ran one big batch should not hold its scratch for life.
 constexpr size_t KEEP_FLOATS = (size_t)16 << 20;  // 64 MiB
@@ -113,25 +114,22 @@ struct PackBuffer {
 thread_local PackBuffer packBuffer;
 
 // Weight-gradient tile: `mr` input channels x 32 output channels, added to acc over a window of
-// `rows` x `cols` output pixels of each image. xt is the input channels-last ([pixel][channel]: the `mr`
+// `rows` x `cols` output pixels. xt is the input channels-last ([pixel][channel]: the `mr`
 // channels of a pixel side by side), g the output gradient as [pixel][32] for one slice.
 template <int MR>
-__attribute__((target("avx512f,fma"))) void tileWeight(int batch, int rows, int cols, const float* xt, long xImage,
-                                                       long xRow, long xStep, const float* g, long gImage, long gRow,
-                                                       float* acc) {
+__attribute__((target("avx512f,fma"))) void tileWeight(int rows, int cols, const float* xt, long xRow, long xStep,
+                                                       const float* g, long gRow, float* acc) {
   __m512 a0[MR], a1[MR];
   loadRows<MR>(acc, a0, a1);
-  for (int b = 0; b < batch; ++b) {
-    for (int r = 0; r < rows; ++r) {
-      const float* xp = xt + b * xImage + r * xRow;
-      const float* gp = g + b * gImage + r * gRow;
-      for (int c = cols; c > 0; --c, gp += SLICE, xp += xStep) step<MR>(xp, 1, gp, a0, a1);
-    }
+  for (int r = 0; r < rows; ++r) {
+    const float* xp = xt + r * xRow;
+    const float* gp = g + r * gRow;
+    for (int c = cols; c > 0; --c, gp += SLICE, xp += xStep) step<MR>(xp, 1, gp, a0, a1);
   }
   storeRows<MR>(acc, a0, a1);
 }
 
-typedef void (*weight_fn)(int, int, int, const float*, long, long, long, const float*, long, long, float*);
+typedef void (*weight_fn)(int, int, const float*, long, long, const float*, long, float*);
 
 constexpr weight_fn WEIGHT_TILES[MAX_TILE] = {
     &tileWeight<1>, &tileWeight<2>, &tileWeight<3>, &tileWeight<4>,  &tileWeight<5>,  &tileWeight<6>,
@@ -356,8 +354,7 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
   #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     std::vector<int> i0, mr;
-    float* sums = nullptr;
-    size_t sumsFloats = 0;
+    PackBuffer sumsBuffer;  // this item's tile sums, [inCount][32]
     #pragma omp for schedule(dynamic, 1)
     for (size_t k = 0; k < items.size(); ++k) {
       const Item it = items[k];
@@ -366,11 +363,7 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
       mr.clear();
       cutTiles(0, ti.inCount, i0, mr);
       const size_t need = (size_t)ti.inCount * SLICE;
-      if (need > sumsFloats) {
-        free(sums);
-        sums = static_cast<float*>(aligned_alloc(64, (need * 4 + 63) / 64 * 64));
-        sumsFloats = sums ? need : 0;
-      }
+      float* sums = sumsBuffer.get(need);
       if (!sums) {
         failed = 1;
         continue;
@@ -387,8 +380,8 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
             const float* x = xt + b * xImage + (iy0 * inW + ix0) * inC + ti.inOff;
             const float* g = gt + b * gImage + (long)it.slice * outPlane * SLICE + ((long)r0 * outW + ox0) * SLICE;
             for (size_t q = 0; q < i0.size(); ++q) {
-              WEIGHT_TILES[mr[q] - 1](1, rows, cols, x + i0[q], xImage, (long)strideH * inW * inC, (long)strideW * inC, g,
-                                      gImage, (long)outW * SLICE, sums + (long)i0[q] * SLICE);
+              WEIGHT_TILES[mr[q] - 1](rows, cols, x + i0[q], (long)strideH * inW * inC, (long)strideW * inC, g,
+                                      (long)outW * SLICE, sums + (long)i0[q] * SLICE);
             }
           }
         }
@@ -401,7 +394,6 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
         }
       }
     }
-    free(sums);
   }
   weightBuffer.trim();
   return failed ? 2 : 0;

@@ -146,10 +146,8 @@ public final class Aspp extends Module {
         // Eval: BN is per channel with fixed statistics, so the branches' BNs run as one over the
         // stacked conv output, with their parameters and statistics stacked: no split, one BN and
         // one ReLU instead of R + 1 each (ASPP 1x256x33x33 forward + backward about 2.5 ms less).
-        Tensor[] p = new Tensor[branches.length];
-        Tensor stacked = multiRate(x);
-        Tensor y = BatchNorm.batchNorm(stacked, stack(p, BatchNorm2d::runningMean), stack(p, BatchNorm2d::runningVar),
-            stack(p, b -> b.weight().tensor()), stack(p, b -> b.bias().tensor()), false, 0.1f, bn(0).eps());
+        Tensor y = BatchNorm.batchNorm(multiRate(x), stack(BatchNorm2d::runningMean), stack(BatchNorm2d::runningVar),
+            stack(b -> b.weight().tensor()), stack(b -> b.bias().tensor()), false, 0.1f, bn(0).eps());
         return Activations.relu(y);
       }
       Tensor[] outs = new Tensor[branches.length];
@@ -170,8 +168,9 @@ public final class Aspp extends Module {
       return true;
     }
 
-    /** One per-channel tensor of every branch's BN, concatenated (scratch: p). */
-    private Tensor stack(Tensor[] p, java.util.function.Function<BatchNorm2d, Tensor> of) {
+    /** One per-channel tensor of every branch's BN, concatenated. */
+    private Tensor stack(java.util.function.Function<BatchNorm2d, Tensor> of) {
+      Tensor[] p = new Tensor[branches.length];
       for (int i = 0; i < p.length; i++) p[i] = of.apply(bn(i));
       return p.length == 1 ? p[0] : Layout.concat(0, p);
     }

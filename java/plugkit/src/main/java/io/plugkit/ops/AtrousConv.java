@@ -166,16 +166,15 @@ public final class AtrousConv {
   /** y with bias (or none); x not empty. */
   private static Tensor forward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias) {
     Driver d = x.driver();
-    if (AtrousTaps.direct(d, taps(g), false) && !direct(g)) {  // weight read in place, bias added in the same pass
-      Tensor y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false, bias == null ? 0 : bias.address());
-      return y;
-    }
     Tensor y;
     if (direct(g)) {
       y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
       d.launch(DIRECT_FORWARD, (long) g.n() * g.outChannels() * g.outH(), directArgs(g, x.address(), weight.address(),
           y.address()));
+    } else if (AtrousTaps.direct(d, taps(g), false)) {  // weight read in place, bias added in the same pass
+      y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
+      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false, bias == null ? 0 : bias.address());
+      return y;
     } else {
       y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
       try (Tensor packed = pack(weight)) {

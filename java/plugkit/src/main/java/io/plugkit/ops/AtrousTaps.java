@@ -239,7 +239,9 @@ final class AtrousTaps {
   // No gathered bands, no per-tap GEMM: each output tile sums all its valid taps before one store,
   // reading x in place. r12 1x256x33x33 forward 2.6 ms against 3.6-5.0 on the band engine (see
   // docs/benchmarks.md, "Taps in registers"). Dense convolutions only (groups 1); the input gradient
-  // needs stride 1 (a strided transpose is not a shift). The weight gradient stays on GEMMs.
+  // needs stride 1 (a strided transpose is not a shift). The weight gradient has a kernel of its
+  // own. Callers (AtrousConv, AtrousMulti) check direct() and pass taps that read their weights in
+  // place; the GEMM engine below runs otherwise.
 
   /** Test hook and A/B switch (-Dplugkit.atrous.direct=false): false keeps the GEMM engine on the CPU too. */
   static volatile boolean useDirect = !"false".equals(System.getProperty("plugkit.atrous.direct"));
@@ -256,7 +258,7 @@ final class AtrousTaps {
   /** A tap of the direct path: its weight element (output channel o, input channel i) at w + 4 (o ldOut + i ldIn). */
   record Strided(Tap tap, int ldOut, int ldIn) {}
 
-  /** Taps all laid out alike: (cin, 1) for packed taps, (cin kh kw, kh kw) for a weight read in place. */
+  /** Taps all laid out alike: (cin kh kw, kh kw) for a weight [Cout, Cin, kh, kw] read in place. */
   static List<Strided> strided(List<Tap> taps, int ldOut, int ldIn) {
     List<Strided> out = new ArrayList<>(taps.size());
     for (Tap t : taps) out.add(new Strided(t, ldOut, ldIn));
@@ -275,7 +277,6 @@ final class AtrousTaps {
           : new int[] {0, g.cin(), t.outOffset(), t.rows(), t.offH(), t.offW(), ldOut, ldIn};
       System.arraycopy(f, 0, info, 8 * i, 8);
     }
-    directCalls.incrementAndGet();
     return w;
   }
 
@@ -288,6 +289,7 @@ final class AtrousTaps {
   static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed, long bias) {
     int[] info = new int[8 * taps.size()];
     long[] w = directInfo(g, taps, transposed, info);
+    directCalls.incrementAndGet();
     int threads = CpuDriver.instance().threads();
     long inPlane = g.inPlane() * g.cin(), outPlane = g.outPlane() * g.outChannels();
     if (transposed) {
@@ -303,16 +305,13 @@ final class AtrousTaps {
   static void directWeight(Geometry g, List<Strided> taps, long x, long gy) {
     int[] info = new int[8 * taps.size()];
     long[] w = directInfo(g, taps, false, info);
+    directCalls.incrementAndGet();
     HostLibrary.convTapsWeightGrad(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
         gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), g.strideH(), g.strideW(), w, info);
   }
 
   /** y (zeroed by the caller) += every tap's product. x [n, cin, h, w], y [n, outChannels, outH, outW]. */
   static void forward(Driver d, Geometry g, List<Tap> taps, long x, long y) {
-    if (direct(d, g, false)) {
-      direct(g, strided(taps, g.cin(), 1), x, y, false);
-      return;
-    }
     int parts = parts(d, g.outChannels(), g.groups());
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
@@ -355,10 +354,6 @@ final class AtrousTaps {
 
   /** dx (zeroed by the caller) += every tap's transposed product with gy. */
   static void backwardData(Driver d, Geometry g, List<Tap> taps, long gy, long dx) {
-    if (direct(d, g, true)) {
-      direct(g, strided(taps, g.cin(), 1), gy, dx, true);
-      return;
-    }
     int parts = parts(d, g.cin(), g.groups());
     split(d, parts, p -> {
       int[] r = cut(g.cg(), parts, p);  // channels within each group (groups > 1: one part, all of them)
@@ -412,15 +407,6 @@ final class AtrousTaps {
    * the batch.
    */
   static void backwardWeight(Driver d, Geometry g, List<Tap> taps, long[] grads, long x, long gy) {
-    if (direct(d, g, false)) {
-      List<Tap> gradTaps = new ArrayList<>();
-      for (int i = 0; i < taps.size(); i++) {
-        Tap t = taps.get(i);
-        gradTaps.add(new Tap(grads[i], t.rows(), t.outOffset(), t.offH(), t.offW()));
-      }
-      directWeight(g, strided(gradTaps, g.cin(), 1), x, gy);
-      return;
-    }
     int parts = parts(d, g.outChannels(), g.groups(), weightMaxParts);
     split(d, parts, p -> {
       int[] r = cut(g.outChannels(), parts, p);
