@@ -209,19 +209,11 @@ public final class Nccl {
   }
 
   public void commDestroy(long comm) {
-    try {
-      check((int) commDestroy.invokeExact(comm), "ncclCommDestroy", 0L);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclCommDestroy", 0L, () -> (int) commDestroy.invokeExact(comm));
   }
 
   public void commAbort(long comm) {
-    try {
-      check((int) commAbort.invokeExact(comm), "ncclCommAbort", 0L);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclCommAbort", 0L, () -> (int) commAbort.invokeExact(comm));
   }
 
   public int commCount(long comm) { return intQuery(commCount, comm, "ncclCommCount"); }
@@ -250,48 +242,38 @@ public final class Nccl {
   }
 
   public void allReduce(long send, long recv, long count, int type, int op, long comm, long stream) {
-    try {
-      check((int) allReduce.invokeExact(send, recv, count, type, op, comm, stream), "ncclAllReduce", comm);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclAllReduce", comm, () -> (int) allReduce.invokeExact(send, recv, count, type, op, comm, stream));
   }
 
   public void broadcast(long send, long recv, long count, int type, int root, long comm, long stream) {
-    try {
-      check((int) broadcast.invokeExact(send, recv, count, type, root, comm, stream), "ncclBroadcast", comm);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclBroadcast", comm, () -> (int) broadcast.invokeExact(send, recv, count, type, root, comm, stream));
   }
 
   public void allGather(long send, long recv, long sendCount, int type, long comm, long stream) {
-    try {
-      check((int) allGather.invokeExact(send, recv, sendCount, type, comm, stream), "ncclAllGather", comm);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclAllGather", comm, () -> (int) allGather.invokeExact(send, recv, sendCount, type, comm, stream));
   }
 
   public void reduceScatter(long send, long recv, long recvCount, int type, int op, long comm, long stream) {
-    try {
-      check((int) reduceScatter.invokeExact(send, recv, recvCount, type, op, comm, stream), "ncclReduceScatter", comm);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclReduceScatter", comm, () -> (int) reduceScatter.invokeExact(send, recv, recvCount, type, op, comm, stream));
   }
 
   public void groupStart() {
-    try {
-      check((int) groupStart.invokeExact(), "ncclGroupStart", 0L);
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
+    call("ncclGroupStart", 0L, () -> (int) groupStart.invokeExact());
   }
 
   public void groupEnd() {
+    call("ncclGroupEnd", 0L, () -> (int) groupEnd.invokeExact());
+  }
+
+  /** An NCCL call returning its ncclResult_t. */
+  private interface Call {
+    int run() throws Throwable;
+  }
+
+  /** Runs an NCCL call, throwing its error (named by `name`, on `comm`) if it returns one. */
+  private void call(String name, long comm, Call c) {
     try {
-      check((int) groupEnd.invokeExact(), "ncclGroupEnd", 0L);
+      check(c.run(), name, comm);
     } catch (Throwable t) {
       throw rethrow(t);
     }

@@ -128,12 +128,7 @@ public final class NcclCommunicator implements Communicator {
     if (op == null) throw new IllegalArgumentException("op: expected a ReduceOp but got null");
     requireOpen();
     if (t.numel() == 0) return Work0.DONE;
-    try (Pins p = Pins.hold()) {
-      long a = t.address();
-      before(a);
-      nccl.allReduce(a, a, t.numel(), t.dtype() == DType.F32 ? Nccl.FLOAT32 : Nccl.INT64, op.ordinal(), comm, stream);
-      return after();
-    }
+    return enqueue(t, t, (src, dst) -> nccl.allReduce(src, dst, t.numel(), type(t), op.ordinal(), comm, stream));
   }
 
   @Override public synchronized Work broadcast(Tensor t, int root) {
@@ -141,12 +136,7 @@ public final class NcclCommunicator implements Communicator {
     if (root < 0 || root >= size) throw new IllegalArgumentException("root: expected 0 to " + (size - 1) + " but got " + root);
     requireOpen();
     if (t.numel() == 0) return Work0.DONE;
-    try (Pins p = Pins.hold()) {
-      long a = t.address();
-      before(a);
-      nccl.broadcast(a, a, t.byteSize(), Nccl.UINT8, root, comm, stream);
-      return after();
-    }
+    return enqueue(t, t, (src, dst) -> nccl.broadcast(src, dst, t.byteSize(), Nccl.UINT8, root, comm, stream));
   }
 
   @Override public synchronized Work allGather(Tensor in, Tensor out) {
@@ -155,13 +145,7 @@ public final class NcclCommunicator implements Communicator {
     requireStacked("out", out, "in", in);
     requireOpen();
     if (in.numel() == 0) return Work0.DONE;
-    try (Pins p = Pins.hold()) {
-      long src = in.address();
-      long dst = out.address();
-      before(src, dst);
-      nccl.allGather(src, dst, in.byteSize(), Nccl.UINT8, comm, stream);
-      return after();
-    }
+    return enqueue(in, out, (src, dst) -> nccl.allGather(src, dst, in.byteSize(), Nccl.UINT8, comm, stream));
   }
 
   /**
@@ -176,14 +160,7 @@ public final class NcclCommunicator implements Communicator {
     if (op == null) throw new IllegalArgumentException("op: expected a ReduceOp but got null");
     requireOpen();
     if (out.numel() == 0) return Work0.DONE;
-    try (Pins p = Pins.hold()) {
-      long src = in.address();
-      long dst = out.address();
-      before(src, dst);
-      nccl.reduceScatter(src, dst, out.numel(), in.dtype() == DType.F32 ? Nccl.FLOAT32 : Nccl.INT64, op.ordinal(), comm,
-          stream);
-      return after();
-    }
+    return enqueue(in, out, (src, dst) -> nccl.reduceScatter(src, dst, out.numel(), type(in), op.ordinal(), comm, stream));
   }
 
   private static void requireReducible(String name, Tensor t) {
@@ -221,8 +198,26 @@ public final class NcclCommunicator implements Communicator {
     nccl.checkAsyncError(comm);
   }
 
-  /** Orders the communicator's stream after the calling thread's work and the tensors' earlier work. */
-  private void before(long... addresses) { driver.orderForeignStream(stream, addresses); }
+  /** One collective from in's memory to out's (the same tensor for an in-place one). */
+  private interface Collective {
+    void run(long src, long dst);
+  }
+
+  /**
+   * Enqueues c on the communicator's stream, ordered after the calling thread's work and the
+   * tensors' earlier work, both pinned meanwhile; returns it as a Work.
+   */
+  private Work enqueue(Tensor in, Tensor out, Collective c) {
+    try (Pins p = Pins.hold()) {
+      long src = in.address();
+      long dst = out.address();
+      driver.orderForeignStream(stream, in == out ? new long[] {src} : new long[] {src, dst});
+      c.run(src, dst);
+      return after();
+    }
+  }
+
+  private static int type(Tensor t) { return t.dtype() == DType.F32 ? Nccl.FLOAT32 : Nccl.INT64; }
 
   /** The collective just enqueued, as an event on the communicator's stream. */
   private Work after() {
