@@ -90,6 +90,9 @@ class AsppRfbTest {
       Aspp train = new Aspp(6, new int[] {3}, 4, d);
       train.dropout().p(0f);
       check(d, fx, "aspp_train", train, true, true);
+      Aspp three = new Aspp(8, new int[] {1, 2, 3}, 6, d);
+      three.dropout().p(0f);
+      check(d, fx, "aspp_train_three_rates", three, true, true);
     }
   }
 
@@ -145,6 +148,7 @@ class AsppRfbTest {
       check(d, fx, "rfb_train", new Rfb(24, 24, 1, 0.1f, 1, d), true, true);
       check(d, fx, "rfbs_eval_b1", new RfbS(16, 16, 1, 1.0f, d), false, true);
       check(d, fx, "rfbs_train", new RfbS(32, 20, 1, 0.1f, d), true, true);
+      check(d, fx, "rfb_visual3_eval_b1", new Rfb(16, 16, 1, 0.1f, 3, d), false, true);
     }
   }
 
