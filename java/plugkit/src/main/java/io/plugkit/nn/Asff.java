@@ -112,9 +112,13 @@ public final class Asff extends Module {
 
   public boolean vis() { return vis; }
 
-  /** ASFF takes three levels: use {@link #forward(Tensor, Tensor, Tensor)}. */
+  /**
+   * ASFF fuses three levels, so its entry is {@link #forward(Tensor, Tensor, Tensor)}; one tensor is
+   * rejected, as the reference's {@code forward(x_level_0, x_level_1, x_level_2)} rejects one argument.
+   */
   @Override public Tensor forward(Tensor x) {
-    throw new UnsupportedOperationException("Asff fuses three levels: call forward(x0, x1, x2)");
+    throw new IllegalArgumentException("x: Asff fuses three levels, expected forward(x0, x1, x2) but got one tensor"
+        + (x == null ? "" : " of shape " + x.shape()));
   }
 
   /** The fused block output [N, outChannels, size of level]. */
