@@ -150,6 +150,53 @@ thread_local PackBuffer weightBuffer;
 
 int ceilDiv(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
+// Packs each tap meeting a slice into its [inCount][32] block (zeros outside the tap's output
+// channels). One item per slice with its taps in the middle loop, so a weight row comes from
+// memory once and is re-read per tap from L1; the inner loop walks the source along its shorter
+// stride (input channels for a weight read as it lies, output channels for the transposed read).
+// Against one item per (slice, tap) walking rows 9 KB apart: forward and input gradient 0-4% faster
+// (r12 1x256x33x33 and ASPP's multi-rate taps, 2 threads, A/B in one process).
+void packWeights(int threads, int slices, int ntaps, const TapInfo* info, const long* tapW,
+                 const std::vector<long>& blockAt, float* packed) {
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (int s = 0; s < slices; ++s) {
+    int maxIn = 0;
+    bool rowsLong = true;
+    for (int t = 0; t < ntaps; ++t) {
+      const long at = blockAt[(size_t)s * ntaps + t];
+      if (at < 0) continue;
+      const TapInfo& ti = info[t];
+      maxIn = std::max(maxIn, ti.inCount);
+      rowsLong = rowsLong && ti.ldIn <= ti.ldOut;
+      if (ti.outOff > s * SLICE || ti.outOff + ti.outCount < (s + 1) * SLICE) {  // channels outside the tap: zeros
+        memset(packed + at, 0, sizeof(float) * ti.inCount * SLICE);
+      }
+    }
+    const int outer = rowsLong ? SLICE : maxIn;
+    for (int a = 0; a < outer; ++a) {
+      for (int t = 0; t < ntaps; ++t) {
+        const long at = blockAt[(size_t)s * ntaps + t];
+        if (at < 0) continue;
+        const TapInfo& ti = info[t];
+        const float* w = reinterpret_cast<const float*>(tapW[t]);
+        if (rowsLong) {  // a: output channel of the slice; input channels inner
+          const int local = s * SLICE + a - ti.outOff;
+          if (local < 0 || local >= ti.outCount) continue;
+          const float* row = w + (long)local * ti.ldOut;
+          float* dst = packed + at + a;
+          for (int i = 0; i < ti.inCount; ++i) dst[(long)i * SLICE] = row[(long)i * ti.ldIn];
+        } else {  // a: input channel; the slice's output channels inner
+          if (a >= ti.inCount) continue;
+          const int lo = std::max(0, ti.outOff - s * SLICE), hi = std::min(SLICE, ti.outOff + ti.outCount - s * SLICE);
+          const float* col = w + (long)a * ti.ldIn + (long)(s * SLICE - ti.outOff) * ti.ldOut;
+          float* dst = packed + at + (long)a * SLICE;
+          for (int o = lo; o < hi; ++o) dst[o] = col[(long)o * ti.ldOut];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int pk_conv_taps_supported() {
@@ -183,22 +230,7 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps(
   }
   float* packed = packBuffer.get((size_t)floats);
   if (!packed) return 2;
-  #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-  for (long st = 0; st < (long)slices * ntaps; ++st) {
-    const long at = blockAt[st];
-    if (at < 0) continue;
-    const int s = (int)(st / ntaps), t = (int)(st % ntaps);
-    const TapInfo& ti = info[t];
-    const float* w = reinterpret_cast<const float*>(tapW[t]);
-    float* dst = packed + at;
-    for (int i = 0; i < ti.inCount; ++i) {
-      for (int o = 0; o < SLICE; ++o) {
-        const int local = s * SLICE + o - ti.outOff;
-        dst[(long)i * SLICE + o] = local >= 0 && local < ti.outCount ? w[(long)local * ti.ldOut + (long)i * ti.ldIn] : 0.f;
-      }
-    }
-  }
-
+  packWeights(threads, slices, ntaps, info, tapW, blockAt, packed);
   // Column segments per slice: cut [0, outW) wherever the column validity of a tap meeting the
   // slice changes; each segment in tiles. Per slice, not for all taps at once: ASPP's branches
   // (rates 6, 12, 18) would cut each other's rows into 3-wide tiles.
