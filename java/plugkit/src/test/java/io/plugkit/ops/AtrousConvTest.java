@@ -332,15 +332,18 @@ class AtrousConvTest {
 
   static Stream<Arguments> directGeometries() {
     // x dims, w dims, stride, padding, dilation (both axes), 8 channels or more (fewer take the
-    // per-pixel kernel): odd sizes, output channels that are not a multiple of the 32-wide slice, rows longer than a 12-pixel tile, stride 2, a rate
-    // larger than the map, asymmetric kernels.
+    // per-pixel kernel): odd sizes, output channels that are not a multiple of the 32-wide slice,
+    // rows longer than a 12-pixel tile, stride 2, a rate larger than the map, asymmetric kernels.
     return Stream.of(
         Arguments.of(new int[] {2, 11, 9, 11}, new int[] {33, 11, 3, 3}, 1, 2, 2),
         Arguments.of(new int[] {1, 17, 33, 29}, new int[] {70, 17, 3, 3}, 1, 12, 12),
         Arguments.of(new int[] {3, 8, 13, 27}, new int[] {31, 8, 3, 3}, 2, 3, 3),
         Arguments.of(new int[] {1, 9, 7, 6}, new int[] {40, 9, 3, 3}, 1, 9, 9),
         Arguments.of(new int[] {2, 12, 10, 31}, new int[] {65, 12, 3, 2}, 1, 1, 4),
-        Arguments.of(new int[] {1, 8, 25, 40}, new int[] {9, 8, 3, 3}, 2, 5, 5));
+        Arguments.of(new int[] {1, 8, 25, 40}, new int[] {9, 8, 3, 3}, 2, 5, 5),
+        // Over 256 input channels: the weight gradient re-lays x in several channel blocks.
+        Arguments.of(new int[] {1, 300, 9, 7}, new int[] {20, 300, 3, 3}, 2, 2, 2),
+        Arguments.of(new int[] {2, 530, 5, 6}, new int[] {33, 530, 1, 1}, 1, 0, 1));
   }
 
   /**
