@@ -144,7 +144,7 @@ public final class Benchmark {
         p.printf(Locale.ROOT, "- OPENBLAS_CORETYPE=%s was set: OpenBLAS ran that core's kernels, not its own pick for this CPU%n",
             run.get("openblas_coretype"));
       }
-      p.printf(Locale.ROOT, "- %s; commit %s; %s; %s warm-up (and 2 s) + %s timed runs%s%n", run.get("jdk"), run.get("commit"),
+      p.printf(Locale.ROOT, "- %s; commit %s; %s; %s warm-up (and 2 s, and a quiet JIT) + %s timed runs%s%n", run.get("jdk"), run.get("commit"),
           run.get("date"), run.get("warmup"), run.get("repeats"), run.get("torch") == null ? "" : "; PyTorch " + run.get("torch"));
       if (run.get("roofs") instanceof Map<?, ?> r) {
         p.printf(Locale.ROOT, "- Roofs: GEMM %.1f GFLOP/s (%s), memory %.1f GB/s (%s)%n", (Double) r.get("gflops"),

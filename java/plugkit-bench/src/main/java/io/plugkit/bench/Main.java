@@ -62,7 +62,7 @@ public final class Main implements Runnable {
     @Option(names = "--dtype", defaultValue = "F32", description = "Element type; only F32 is benchmarked (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Warm-up runs, at least (and two seconds) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "3", description = "Warm-up runs, at least (and two seconds, and until the JIT is quiet) (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--repeats", defaultValue = "10", description = "Timed runs per case and mode (default: ${DEFAULT-VALUE}).")
