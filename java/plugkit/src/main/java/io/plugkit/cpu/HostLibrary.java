@@ -43,6 +43,11 @@ public final class HostLibrary {
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
       ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+  private static final MethodHandle CONV_TAPS_BACKWARD = handle("pk_conv_taps_backward", FunctionDescriptor.of(
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+      ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
   private static final boolean CONV_TAPS_SUPPORTED = convTapsSupportedNatively();
   private static final ConcurrentHashMap<String, MethodHandle> KERNELS = new ConcurrentHashMap<>();
 
@@ -128,8 +133,8 @@ public final class HostLibrary {
    */
   public static void convTaps(int threads, int batch, long in, int inH, int inW, long inImage, long out, int outC,
       int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo, long bias) {
-    withTaps("pk_conv_taps", tapW, tapInfo, (w, info) -> (int) CONV_TAPS.invokeExact(threads, batch, in, inH, inW,
-        inImage, out, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info, bias));
+    withTaps("pk_conv_taps", tapW, null, tapInfo, (w, unused, info) -> (int) CONV_TAPS.invokeExact(threads, batch, in,
+        inH, inW, inImage, out, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info, bias));
   }
 
   /**
@@ -139,22 +144,38 @@ public final class HostLibrary {
    */
   public static void convTapsWeightGrad(int threads, int batch, long in, int inC, int inH, int inW, long inImage, long gy,
       int outC, int outH, int outW, long outImage, int strideH, int strideW, long[] tapW, int[] tapInfo) {
-    withTaps("pk_conv_taps_weight_grad", tapW, tapInfo, (w, info) -> (int) CONV_TAPS_WEIGHT_GRAD.invokeExact(threads,
-        batch, in, inC, inH, inW, inImage, gy, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info));
+    withTaps("pk_conv_taps_weight_grad", tapW, null, tapInfo, (w, unused, info) -> (int) CONV_TAPS_WEIGHT_GRAD.invokeExact(
+        threads, batch, in, inC, inH, inW, inImage, gy, outC, outH, outW, outImage, strideH, strideW, tapW.length, w, info));
   }
 
-  /** A pk_conv_taps entry point, given the native copies of tapW and tapInfo; returns its code. */
+  /**
+   * Both gradients of a stride-1 {@link #convTaps} tap list in one call (native/pk_conv_taps.cpp):
+   * dx (added to, unless 0) as {@link #convTaps} over the transposed taps, and tap t's weight
+   * gradient written at {@code gradW[t]} (unless gradW is null) as {@link #convTapsWeightGrad}. On
+   * two threads the two run side by side, one thread each. Same checks and CPU requirement.
+   */
+  public static void convTapsBackward(int threads, int batch, long x, int inC, int inH, int inW, long inImage, long gy,
+      int outC, int outH, int outW, long outImage, long[] tapW, long[] gradW, int[] tapInfo, long dx) {
+    if (gradW != null && gradW.length != tapW.length) {
+      throw new IllegalArgumentException("gradW: expected " + tapW.length + " addresses (one per tap) but got " + gradW.length);
+    }
+    withTaps("pk_conv_taps_backward", tapW, gradW, tapInfo, (w, g, info) -> (int) CONV_TAPS_BACKWARD.invokeExact(threads,
+        batch, x, inC, inH, inW, inImage, gy, outC, outH, outW, outImage, tapW.length, w, g, info, dx));
+  }
+
+  /** A pk_conv_taps entry point, given the native copies of tapW, gradW (0 when none) and tapInfo; returns its code. */
   private interface TapsCall {
-    int run(long tapW, long tapInfo) throws Throwable;
+    int run(long tapW, long gradW, long tapInfo) throws Throwable;
   }
 
-  private static void withTaps(String symbol, long[] tapW, int[] tapInfo, TapsCall call) {
+  private static void withTaps(String symbol, long[] tapW, long[] gradW, int[] tapInfo, TapsCall call) {
     if (tapInfo.length != 8 * tapW.length) {
       throw new IllegalArgumentException("tapInfo: expected 8 ints per tap (" + 8 * tapW.length + ") but got " + tapInfo.length);
     }
     int rc;
     try (Arena arena = Arena.ofConfined()) {
       rc = call.run(arena.allocateFrom(ValueLayout.JAVA_LONG, tapW).address(),
+          gradW == null ? 0 : arena.allocateFrom(ValueLayout.JAVA_LONG, gradW).address(),
           arena.allocateFrom(ValueLayout.JAVA_INT, tapInfo).address());
     } catch (Throwable t) {
       throw rethrow(t);

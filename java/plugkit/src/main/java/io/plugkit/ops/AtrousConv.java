@@ -104,11 +104,20 @@ public final class AtrousConv {
       return Conv.standard(x, weight, bias, g);
     }
     Tensor y = forward(g, x, weight, bias);
-    return Autograd.record("atrous_conv2d", y, gy -> new Tensor[] {
-        x.requiresGrad() ? inputGrad(g, gy, weight) : null,
-        weight.requiresGrad() ? weightGrad(g, x, gy) : null,
-        bias != null && bias.requiresGrad() ? Conv.biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null,
-    }, x, weight, bias);
+    return Autograd.record("atrous_conv2d", y, gy -> backward(g, x, weight, bias, gy), x, weight, bias);
+  }
+
+  /** dx, dw and db (each null when not asked for); the taps kernel computes dx and dw in one call. */
+  private static Tensor[] backward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
+    Tensor db = bias != null && bias.requiresGrad() ? Conv.biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null;
+    if (x.requiresGrad() && weight.requiresGrad() && !direct(g) && AtrousTaps.direct(gy.driver(), taps(g), true)) {
+      Tensor dx = Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW());
+      Tensor dw = Tensor.empty(gy.device(), weight.dims());
+      AtrousTaps.directBackward(taps(g), inPlace(g, weight), inPlace(g, dw), x.address(), gy.address(), dx.address());
+      return new Tensor[] {dx, dw, db};
+    }
+    return new Tensor[] {x.requiresGrad() ? inputGrad(g, gy, weight) : null,
+        weight.requiresGrad() ? weightGrad(g, x, gy) : null, db};
   }
 
   // ---- the atrous kernel of one convolution ----------------------------------------------------

@@ -246,7 +246,7 @@ final class AtrousTaps {
   /** Test hook and A/B switch (-Dplugkit.atrous.direct=false): false keeps the GEMM engine on the CPU too. */
   static volatile boolean useDirect = !"false".equals(System.getProperty("plugkit.atrous.direct"));
 
-  /** Calls taken by the direct path (tests check it ran). */
+  /** Products (forward, input gradient, weight gradient) the direct path computed (tests check it ran). */
   static final java.util.concurrent.atomic.AtomicLong directCalls = new java.util.concurrent.atomic.AtomicLong();
 
   /** Whether the direct path runs this geometry (the input gradient: `transposed`, stride 1 only). */
@@ -308,6 +308,21 @@ final class AtrousTaps {
     directCalls.incrementAndGet();
     HostLibrary.convTapsWeightGrad(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
         gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), g.strideH(), g.strideW(), w, info);
+  }
+
+  /**
+   * Both gradients of a stride-1 tap list in one call: dx += the transposed taps' product of gy,
+   * and the weight gradients written through grads (laid out as taps' weights). On a team of two
+   * they run side by side, one thread each (see pk_conv_taps_backward).
+   */
+  static void directBackward(Geometry g, List<Strided> taps, List<Strided> grads, long x, long gy, long dx) {
+    int[] info = new int[8 * taps.size()];
+    long[] w = directInfo(g, taps, false, info);
+    long[] gw = new long[grads.size()];
+    for (int i = 0; i < gw.length; i++) gw[i] = grads.get(i).tap().w();
+    directCalls.addAndGet(2);
+    HostLibrary.convTapsBackward(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
+        gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), w, gw, info, dx);
   }
 
   /** y (zeroed by the caller) += every tap's product. x [n, cin, h, w], y [n, outChannels, outH, outW]. */
