@@ -350,8 +350,8 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
   // x is re-laid channels-last in blocks of whole tiles, at most BLOCK_CHANNELS wide, each
   // [pixel][block width]. Channels-last over all channels put pixels inC floats apart, a page apart
   // from 1024 channels on, where the prefetchers stop: a 1x1 1024 -> 256 weight gradient at 33x33
-  // took 5.9 ms against the forward's 1.9 (2.8 in blocks). Blocks of one tile (12 channels) were
-  // 2-4% slower at 256 channels.
+  // took 5.8 ms against the forward's 1.9 (2.2 in blocks). Blocks of one tile (12 channels) took
+  // 2.8 ms there and were 2-4% slower at 256 channels.
   std::vector<int> tStart, tWidth, bStart, bWidth, blockOf(inC);
   cutTiles(0, inC, tStart, tWidth);
   for (size_t q = 0; q < tStart.size(); ++q) {
@@ -461,7 +461,7 @@ extern "C" __attribute__((visibility("default"))) int pk_conv_taps_weight_grad(
 // The input gradient (added to dx, as pk_conv_taps) and the weight gradients (written to gradW,
 // laid out as tapW) of a stride-1 tap list in one call. A team of two runs them side by side, one
 // thread each: a kernel alone on a core keeps ~89% of its FMA peak, and ~79% on two (AMD EPYC
-// VM), so r12 1x256x33x33 took 4.1-4.2 ms this way against 4.8 one after the other on both threads
+// VM), so r12 1x256x33x33 took 4.1-4.2 ms this way against 4.6-4.8 one after the other on two threads
 // (A/B in one process). Side by side on two OpenMP teams instead, the first team's spinning
 // workers took the cores (8.5 ms). Other team sizes run them one after the other. dx or gradW may
 // be null. Returns as pk_conv_taps.

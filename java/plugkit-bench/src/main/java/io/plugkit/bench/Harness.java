@@ -11,8 +11,9 @@ import java.util.Arrays;
 
 /**
  * Times a case: warm-up runs (at least the given count and two seconds, at most 2000, and then on
- * until the JIT has compiled nothing for half a second, ten seconds at most), then the timed repeats, each ended by synchronizing the device and timed by the host clock (System.nanoTime): on
- * CUDA this includes the launch overhead, as PyTorch's side (torch.cuda.synchronize) does.
+ * until the JIT has compiled nothing for half a second, ten seconds at most), then the timed
+ * repeats, each ended by synchronizing the device and timed by the host clock (System.nanoTime):
+ * on CUDA this includes the launch overhead, as PyTorch's side (torch.cuda.synchronize) does.
  */
 public final class Harness {
   public enum Mode { FWD, FWDBWD }
