@@ -30,6 +30,8 @@ import java.util.Arrays;
  *       {@code compress_level_1} (1x1) only where {@code dims[1] != dims[2]} (the reference, with
  *       256 = 256, has no such layer).</li>
  * </ul>
+ * The maps need not be exactly 1:2:4: as in the reference, a stride-2 conv or pool halves a side
+ * rounding up, so level 0 also fuses 3x4, 5x7, 10x13 (upsampling is exact).
  * Then {@code weight_level_0..2} (1x1 to compressC = 8 with rfb, 16 without), the concatenation,
  * {@code weight_levels} (1x1 conv with bias to 3 logits), and the softmax-weighted sum, fused
  * ({@link FeatureFusion#asff}), then {@code expand} (3x3) to {@code outChannels}
@@ -159,9 +161,19 @@ public final class Asff extends Module {
   }
 
   /**
-   * Rejects levels that are not [N, dims[k], H << k, W << k] for one N, H, W, before any native
-   * call: the resized maps must agree for the fusion.
+   * Rejects levels whose resized maps would not agree for the fusion, before any native call. The
+   * rule is the reference's: a level above is upsampled 2x or 4x (exact), a level below is halved
+   * once or twice by a stride-2 conv or pool, rounding up, so level 0 takes 3x4, 5x7, 10x13 as well
+   * as 3x4, 6x8, 12x16.
    */
+  /** The size a side of level k's map has after this block resizes it to its level. */
+  private long resized(int k, int size) {
+    long s = size;
+    for (int i = k; i < level; i++) s *= 2;  // nearest upsampling
+    for (int i = level; i < k; i++) s = (s + 1) / 2;  // 3x3 stride-2 conv or pool, padding 1
+    return s;
+  }
+
   private void checkLevels(Tensor x0, Tensor x1, Tensor x2) {
     Tensor[] xs = {x0, x1, x2};
     for (int k = 0; k < 3; k++) {
@@ -182,13 +194,24 @@ public final class Asff extends Module {
         throw new IllegalArgumentException(name + ": expected batch " + x0.dim(0) + " (that of x0) but got shape "
             + x.shape());
       }
-      if (k > 0 && ((long) x.dim(2) != (long) x0.dim(2) << k || (long) x.dim(3) != (long) x0.dim(3) << k)) {
-        throw new IllegalArgumentException(name + ": expected a " + (1 << k) + "x larger map than x0 "
-            + x0.shape() + " (levels in ratio 1:2:4) but got shape " + x.shape());
-      }
       if (!x.device().equals(x0.device())) {
         throw new IllegalArgumentException(name + ": expected device " + x0.device() + " (that of x0) but got " + x.device());
       }
+    }
+    // A level above must upsample to this level's map exactly (else this level's map is off); a
+    // level below must halve to it.
+    Tensor own = xs[level];
+    for (int k = 0; k < 3; k++) {
+      Tensor x = xs[k];
+      long h = resized(k, x.dim(2));
+      long w = resized(k, x.dim(3));
+      if (k == level || h == own.dim(2) && w == own.dim(3)) continue;
+      if (k < level) {
+        throw new IllegalArgumentException("x" + level + ": expected " + h + "x" + w + " (x" + k + " upsampled "
+            + (1 << level - k) + "x) but got shape " + own.shape());
+      }
+      throw new IllegalArgumentException("x" + k + ": expected a map that halving " + (k - level == 1 ? "once" : "twice")
+          + " (rounding up) brings to x" + level + "'s " + own.dim(2) + "x" + own.dim(3) + " but got shape " + x.shape());
     }
   }
 

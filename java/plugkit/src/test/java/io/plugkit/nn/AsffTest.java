@@ -29,7 +29,7 @@ class AsffTest {
   private static final double GRAD_RTOL = 2e-4;
 
   private static final String[] CASES = {"level0_train", "level0_eval", "level1_train", "level1_eval", "level2_train",
-      "level2_eval"};
+      "level2_eval", "level0_odd_eval", "level1_odd_train"};
 
   private static Asff fromFixture(SafeTensors.Contents weights, Device d) {
     var m = weights.metadata();
@@ -150,9 +150,10 @@ class AsffTest {
       assertRejects("x0", () -> asff.forward(Tensor.empty(d, DType.I64, Shape.of(2, 4, 3, 5)), x1, x2));
       assertRejects("x1", () -> asff.forward(x0, Tensor.zeros(d, 3, 6, 6, 10), x2));  // batch
       assertRejects("x1", () -> asff.forward(x0, Tensor.zeros(d, 2, 4, 6, 10), x2));  // channels
-      assertRejects("x1", () -> asff.forward(x0, Tensor.zeros(d, 2, 6, 6, 9), x2));   // not 2x
-      assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 2, 3, 12, 19)));  // not 4x
-      assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 2, 3, 6, 10)));   // 2x, not 4x
+      assertRejects("x1", () -> asff.forward(x0, Tensor.zeros(d, 2, 6, 6, 9), x2));   // upsampled x0 is 6x10
+      assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 2, 3, 12, 18)));  // halves to 6x9, not 6x10
+      assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 2, 3, 6, 10)));   // halves to 3x5
+      asff.forward(x0, x1, Tensor.zeros(d, 2, 3, 11, 19));  // halves, rounding up, to 6x10: the reference fuses it too
       assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 1, 3, 12, 20)));
       assertRejects("x2", () -> asff.forward(x0, x1, Tensor.zeros(d, 2, 6, 12, 20)));
       assertRejects("x", () -> asff.forward(x0));
