@@ -107,13 +107,14 @@ public final class AtrousConv {
     return Autograd.record("atrous_conv2d", y, gy -> backward(g, x, weight, bias, gy), x, weight, bias);
   }
 
-  /** dx, dw and db (each null when not asked for); the taps kernel computes dx and dw in one call. */
+  /** dx, dw and db (each null when not asked for); at stride 1 the taps kernel computes dx and dw in one call. */
   private static Tensor[] backward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
     Tensor db = bias != null && bias.requiresGrad() ? Conv.biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null;
-    if (x.requiresGrad() && weight.requiresGrad() && !direct(g) && AtrousTaps.direct(gy.driver(), taps(g), true)) {
-      Tensor dx = Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW());
-      Tensor dw = Tensor.empty(gy.device(), weight.dims());
-      AtrousTaps.directBackward(taps(g), inPlace(g, weight), inPlace(g, dw), x.address(), gy.address(), dx.address());
+    if ((x.requiresGrad() || weight.requiresGrad()) && !direct(g) && AtrousTaps.direct(gy.driver(), taps(g), true)) {
+      Tensor dx = x.requiresGrad() ? Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW()) : null;
+      Tensor dw = weight.requiresGrad() ? Tensor.empty(gy.device(), weight.dims()) : null;
+      AtrousTaps.directBackward(taps(g), inPlace(g, weight), dw == null ? null : inPlace(g, dw), x.address(), gy.address(),
+          dx == null ? 0 : dx.address());
       return new Tensor[] {dx, dw, db};
     }
     return new Tensor[] {x.requiresGrad() ? inputGrad(g, gy, weight) : null,
@@ -182,7 +183,7 @@ public final class AtrousConv {
           y.address()));
     } else if (AtrousTaps.direct(d, taps(g), false)) {  // weight read in place, bias added in the same pass
       y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), false, bias == null ? 0 : bias.address());
+      AtrousTaps.direct(taps(g), inPlace(g, weight), x.address(), y.address(), bias == null ? 0 : bias.address());
       return y;
     } else {
       y = Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
@@ -203,10 +204,6 @@ public final class AtrousConv {
       return dx;
     }
     Tensor dx = Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW());
-    if (AtrousTaps.direct(d, taps(g), true)) {
-      AtrousTaps.direct(taps(g), inPlace(g, weight), gy.address(), dx.address(), true);
-      return dx;
-    }
     try (Tensor packed = pack(weight)) {
       AtrousTaps.backwardData(d, taps(g), tapList(g, packed.address()), gy.address(), dx.address());
     }

@@ -187,7 +187,7 @@ final class AtrousMulti {
     Tensor y = Tensor.zeros(x.device(), x.dim(0), totalOut, x.dim(2), x.dim(3));
     try (Tensor all = allBiases()) {
       if (AtrousTaps.direct(x.driver(), geometry(), false)) {  // all taps and the biases in one pass: no packs, no stacking
-        AtrousTaps.direct(geometry(), inPlace(weights), x.address(), y.address(), false, all == null ? 0 : all.address());
+        AtrousTaps.direct(geometry(), inPlace(weights), x.address(), y.address(), all == null ? 0 : all.address());
         return y;
       }
       withPacked((centre, packed) -> AtrousTaps.forward(x.driver(), geometry(), taps(centre.address(), packed),
@@ -215,7 +215,7 @@ final class AtrousMulti {
     if (x.requiresGrad()) {
       Tensor dx = Tensor.zeros(x.device(), x.dims());
       if (AtrousTaps.direct(d, g, true)) {
-        AtrousTaps.direct(g, inPlace(weights), gy.address(), dx.address(), true);
+        AtrousTaps.directBackward(g, inPlace(weights), null, x.address(), gy.address(), dx.address());
       } else {
         withPacked((centre, packed) -> AtrousTaps.backwardData(d, g, taps(centre.address(), packed), gy.address(),
             dx.address()));

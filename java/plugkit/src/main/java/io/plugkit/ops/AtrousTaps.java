@@ -265,62 +265,48 @@ final class AtrousTaps {
     return out;
   }
 
-  /** Addresses and pk_conv_taps's 8 ints a tap; transposed: the input gradient's view of the same weights. */
-  private static long[] directInfo(Geometry g, List<Strided> taps, boolean transposed, int[] info) {
+  /** Addresses and pk_conv_taps's 8 ints a tap (the native side derives the input gradient's transposed view). */
+  private static long[] directInfo(Geometry g, List<Strided> taps, int[] info) {
     long[] w = new long[taps.size()];
     for (int i = 0; i < w.length; i++) {
       Tap t = taps.get(i).tap();
-      int ldOut = taps.get(i).ldOut(), ldIn = taps.get(i).ldIn();
       w[i] = t.w();
-      int[] f = transposed
-          ? new int[] {t.outOffset(), t.rows(), 0, g.cin(), -t.offH(), -t.offW(), ldIn, ldOut}
-          : new int[] {0, g.cin(), t.outOffset(), t.rows(), t.offH(), t.offW(), ldOut, ldIn};
+      int[] f = {0, g.cin(), t.outOffset(), t.rows(), t.offH(), t.offW(), taps.get(i).ldOut(), taps.get(i).ldIn()};
       System.arraycopy(f, 0, info, 8 * i, 8);
     }
     return w;
   }
 
-  /** The direct path: out += every tap's product (transposed: the input gradient, gy in, dx out). */
-  static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed) {
-    direct(g, taps, in, out, transposed, 0);
-  }
-
-  /** The direct path, adding bias (the address of one float per output channel, or 0) too. */
-  static void direct(Geometry g, List<Strided> taps, long in, long out, boolean transposed, long bias) {
+  /** The direct forward: y += every tap's product of x, plus bias (one float per output channel, or 0). */
+  static void direct(Geometry g, List<Strided> taps, long x, long y, long bias) {
     int[] info = new int[8 * taps.size()];
-    long[] w = directInfo(g, taps, transposed, info);
+    long[] w = directInfo(g, taps, info);
     directCalls.incrementAndGet();
-    int threads = CpuDriver.instance().threads();
-    long inPlane = g.inPlane() * g.cin(), outPlane = g.outPlane() * g.outChannels();
-    if (transposed) {
-      HostLibrary.convTaps(threads, g.n(), in, g.outH(), g.outW(), outPlane, out, g.cin(), g.h(), g.w(), inPlane, 1, 1, w,
-          info, bias);
-    } else {
-      HostLibrary.convTaps(threads, g.n(), in, g.h(), g.w(), inPlane, out, g.outChannels(), g.outH(), g.outW(), outPlane,
-          g.strideH(), g.strideW(), w, info, bias);
-    }
+    HostLibrary.convTaps(CpuDriver.instance().threads(), g.n(), x, g.h(), g.w(), g.inPlane() * g.cin(), y, g.outChannels(),
+        g.outH(), g.outW(), g.outPlane() * g.outChannels(), g.strideH(), g.strideW(), w, info, bias);
   }
 
   /** The direct weight gradient: taps' w are the gradients, laid out as their weights (written, not added). */
   static void directWeight(Geometry g, List<Strided> taps, long x, long gy) {
     int[] info = new int[8 * taps.size()];
-    long[] w = directInfo(g, taps, false, info);
+    long[] w = directInfo(g, taps, info);
     directCalls.incrementAndGet();
     HostLibrary.convTapsWeightGrad(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
         gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), g.strideH(), g.strideW(), w, info);
   }
 
   /**
-   * Both gradients of a stride-1 tap list in one call: dx += the transposed taps' product of gy,
-   * and the weight gradients written through grads (laid out as taps' weights). On a team of two
-   * they run side by side, one thread each (see pk_conv_taps_backward).
+   * The gradients of a stride-1 tap list in one call: dx += the transposed taps' product of gy
+   * (unless dx is 0), and the weight gradients written through grads (laid out as taps' weights;
+   * none when grads is null). On a team of two both run side by side, one thread each (see
+   * pk_conv_taps_backward).
    */
   static void directBackward(Geometry g, List<Strided> taps, List<Strided> grads, long x, long gy, long dx) {
     int[] info = new int[8 * taps.size()];
-    long[] w = directInfo(g, taps, false, info);
-    long[] gw = new long[grads.size()];
-    for (int i = 0; i < gw.length; i++) gw[i] = grads.get(i).tap().w();
-    directCalls.addAndGet(2);
+    long[] w = directInfo(g, taps, info);
+    long[] gw = grads == null ? null : new long[grads.size()];
+    for (int i = 0; gw != null && i < gw.length; i++) gw[i] = grads.get(i).tap().w();
+    directCalls.addAndGet((dx != 0 ? 1 : 0) + (gw != null ? 1 : 0));
     HostLibrary.convTapsBackward(CpuDriver.instance().threads(), g.n(), x, g.cin(), g.h(), g.w(), g.inPlane() * g.cin(),
         gy, g.outChannels(), g.outH(), g.outW(), g.outPlane() * g.outChannels(), w, gw, info, dx);
   }
