@@ -33,7 +33,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code data} is the tensor's memory, with explicit compact row-major strides. It holds its own
  * reference to the storage (an unscoped view), so the exporter's scope may close first; its
  * deleter, an FFM upcall stub, drops that reference and frees the struct, on any thread. The
- * consumer must call the deleter exactly once; a second call is ignored. Before it returns, the
+ * consumer must call the deleter exactly once. The first call frees the struct, so the consumer
+ * must not read it again (not even {@code self->deleter}); a second call through a function
+ * pointer read before the first is ignored, as is any pointer that is not a live export. Before it returns, the
  * calling thread's CUDA stream is synchronized, so a consumer on any stream sees the values.
  *
  * <p>Import ({@link #fromDLPack}, {@link #fromDLPackVersioned}): a tensor on the producer's memory
@@ -219,7 +221,10 @@ public final class DLPack {
   /** Deleter calls that found nothing to release (second calls, foreign pointers). */
   public static long ignoredDeletes() { return IGNORED_DELETES.get(); }
 
-  /** Calls the deleter of a {@code DLManagedTensor*} (as a consumer that will not import it does). */
+  /**
+   * Calls the deleter of a {@code DLManagedTensor*} (as a consumer that will not import it does).
+   * It reads the deleter from the struct, so the struct must not have been deleted already.
+   */
   public static void delete(MemorySegment managed) {
     MemorySegment m = struct(managed, MANAGED.byteSize(), "managed");
     callDeleter(m.get(ADDRESS, M_DELETER), m);

@@ -48,6 +48,25 @@ class DLPackTest {
 
   private static void countingDeleter(MemorySegment self) { DELETES.incrementAndGet(); }
 
+  /** The deleter every export carries, read from a fresh export (which is then released). */
+  private static final MemorySegment DELETER_OF_EXPORTS;
+
+  static {
+    try (Scope s = Scope.open()) {
+      MemorySegment m = DLPack.toDLPack(Tensor.zeros(Device.cpu(), 1)).reinterpret(64);
+      DELETER_OF_EXPORTS = m.get(ADDRESS, 56);
+      DLPack.delete(m);
+    }
+  }
+
+  private static void callNative(MemorySegment fn, MemorySegment arg) {
+    try {
+      Linker.nativeLinker().downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS)).invokeExact(arg);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
   @Test void layoutsMatchDlpackH() {
     // dlpack.h on 64-bit: DLTensor 48 bytes, DLManagedTensor 64, DLManagedTensorVersioned 80
     assertEquals(48, DLPack.DL_TENSOR.byteSize());
@@ -64,6 +83,7 @@ class DLPackTest {
     try (Scope s = Scope.open()) {
       Tensor t = Tensor.randn(d, 1, 2, 3, 4);
       MemorySegment m = DLPack.toDLPackVersioned(t).reinterpret(80);
+      assertEquals(DELETER_OF_EXPORTS, m.get(ADDRESS, 16), "deleter: the one stub of every export");
       assertEquals(1, m.get(JAVA_INT, 0), "major");
       assertEquals(1, m.get(JAVA_INT, 4), "minor");
       assertEquals(0L, m.get(JAVA_LONG, 24), "flags: writable, not copied");
@@ -83,8 +103,11 @@ class DLPackTest {
       assertEquals(exports + 1, DLPack.liveExports());
       DLPack.deleteVersioned(m); // a consumer done with it
       assertEquals(exports, DLPack.liveExports());
+      // A buggy consumer's second call through the function pointer it already read: ignored. (The
+      // struct itself is freed by the first call, so reading self->deleter again is the consumer's
+      // use-after-free; DLPack.deleteVersioned(m) here would read freed memory.)
       long ignored = DLPack.ignoredDeletes();
-      DLPack.deleteVersioned(m); // a buggy second call: ignored, no crash
+      callNative(DELETER_OF_EXPORTS, m);
       assertEquals(ignored + 1, DLPack.ignoredDeletes());
       MemorySegment other = DLPack.toDLPack(t);
       Thread.ofPlatform().start(() -> DLPack.delete(other)).join(); // a consumer's deleter on another thread
