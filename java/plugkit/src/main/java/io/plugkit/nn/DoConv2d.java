@@ -48,7 +48,7 @@ public final class DoConv2d extends Module {
   private final Parameter bias;
   private Conv.Options options;
   /** Null: zeros, the convolution's own padding. */
-  private Padding.Mode paddingMode;
+  private Padding.Mode paddingMode = Padding.Mode.CONSTANT;
 
   /** Square kernel, D_mul = kernel^2, groups 1, with bias, on {@link Device#best()}. */
   public DoConv2d(int inChannels, int outChannels, int kernel) {
@@ -144,17 +144,10 @@ public final class DoConv2d extends Module {
   /**
    * The reference's {@code padding_mode}: "zeros" (the convolution's own padding), or "reflect",
    * "replicate", "circular": the input padded by {@link Padding#pad2d} with the padding's sizes,
-   * then a convolution without padding, as the reference does.
+   * then a convolution without padding, as the reference does ({@link Conv#paddingMode}).
    */
   public DoConv2d paddingMode(String mode) {
-    paddingMode = switch (mode == null ? "" : mode) {
-      case "zeros" -> null;
-      case "reflect" -> Padding.Mode.REFLECT;
-      case "replicate" -> Padding.Mode.REPLICATE;
-      case "circular" -> Padding.Mode.CIRCULAR;
-      default -> throw new IllegalArgumentException("paddingMode: expected one of 'zeros', 'reflect', 'replicate', "
-          + "'circular' but got " + (mode == null ? "null" : "'" + mode + "'"));
-    };
+    paddingMode = Conv.paddingMode(mode);
     return this;
   }
 
@@ -194,27 +187,24 @@ public final class DoConv2d extends Module {
     Checks.dim(x, "x", 1, inChannels);
     Checks.sameDevice(x, "x", w.tensor(), "W");
     Tensor b = bias == null ? null : bias.tensor();
-    if (paddingMode == null) return Conv.conv2d(x, kernel(), b, options);
-    Tensor padded = Padding.pad2d(x, new int[] {options.padW(), options.padW(), options.padH(), options.padH()}, paddingMode);
-    return Conv.conv2d(padded, kernel(), b, options.padding(0, 0));
+    if (paddingMode == Padding.Mode.CONSTANT) return Conv.conv2d(x, kernel(), b, options);
+    int[] pad = {options.padW(), options.padW(), options.padH(), options.padH()};
+    return Conv.conv2d(x, kernel(), b, options.padding(0, 0), pad, paddingMode);
   }
 
   /**
    * A plain {@link Conv2d} with the composed kernel as its weight, the same bias, stride, padding,
-   * dilation and groups, made in the current scope on this module's device: it gives this
+   * dilation, groups and padding mode, made in the current scope on this module's device: it gives this
    * module's outputs (within float rounding) at the cost of one convolution. Its parameters are
    * copies; later training of this module does not change them. (Building the Conv2d draws its
    * default initialisation from {@link Init}'s seed sequence before it is overwritten.)
    */
   public Conv2d fold() {
-    if (paddingMode != null) {
-      throw new IllegalStateException("fold: a Conv2d pads with zeros, this DoConv2d with " + paddingMode
-          + "; fold a module with paddingMode 'zeros', or pad with Padding.pad2d before the folded conv");
-    }
     Conv2d conv = new Conv2d(inChannels, outChannels, kernelH, kernelW, groups, bias != null, device)
         .stride(options.strideH(), options.strideW())
         .padding(options.padH(), options.padW())
-        .dilation(options.dilationH(), options.dilationW());
+        .dilation(options.dilationH(), options.dilationW())
+        .paddingMode(paddingMode);
     try (var off = GradMode.disable(); Scope tmp = Scope.open()) {
       conv.weight().tensor().copyFrom(kernel().toArray(), 0);
       if (bias != null) conv.bias().tensor().copyFrom(bias.tensor().toArray(), 0);

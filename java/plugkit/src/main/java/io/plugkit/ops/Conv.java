@@ -9,6 +9,7 @@ import io.plugkit.autograd.Autograd;
 import io.plugkit.driver.Conv2dGeometry;
 import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
+import java.util.Arrays;
 
 /**
  * 2-D convolution (cross-correlation, as in PyTorch) with groups, stride, padding and dilation.
@@ -74,13 +75,105 @@ public final class Conv {
   }
 
   /**
-   * 2-D convolution. x {@code [N, Cin, H, W]}, weight {@code [Cout, Cin/groups, kh, kw]}, bias
+   * PyTorch's {@code F.conv2d(x, weight, bias, stride, padding, dilation, groups)} with a string
+   * padding: {@code "valid"} (none) or {@code "same"} (output H x W = input H x W; stride 1 only).
+   * "same" pads each dim by {@code dilation * (kernel - 1)} in all, half before, and the odd one
+   * left over after (bottom, right), as PyTorch does.
+   */
+  public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int[] stride, String padding, int[] dilation,
+      int groups) {
+    int[] s = Checks.pair(stride, "stride");
+    int[] d = Checks.pair(dilation, "dilation");
+    Options o = new Options(s[0], s[1], 0, 0, d[0], d[1], groups);
+    if (!isSame(padding, o)) return conv2d(x, weight, bias, o);
+    Checks.rank(weight, "weight", 4);
+    return conv2d(x, weight, bias, o, samePadding(o, weight.dim(2), weight.dim(3)), Padding.Mode.CONSTANT);
+  }
+
+  /**
+   * Whether a string padding is "same" (true) or "valid" (false). Anything else is rejected, as is
+   * "same" with a stride other than 1 (PyTorch: not supported for strided convolutions).
+   */
+  public static boolean isSame(String padding, Options o) {
+    if (!"same".equals(padding) && !"valid".equals(padding)) {
+      throw new IllegalArgumentException("padding: expected \"valid\" or \"same\" but got "
+          + (padding == null ? "null" : "\"" + padding + "\""));
+    }
+    boolean same = padding.equals("same");
+    if (same && (o.strideH() != 1 || o.strideW() != 1)) {
+      throw new IllegalArgumentException("padding: \"same\" is not supported for strided convolutions (expected stride 1"
+          + " but got " + o.strideH() + "x" + o.strideW() + ")");
+    }
+    return same;
+  }
+
+  /**
+   * torch.nn.Conv2d's {@code padding_mode} as a padding mode: "zeros" (CONSTANT), "reflect",
+   * "replicate" or "circular".
+   */
+  public static Padding.Mode paddingMode(String mode) {
+    return switch (mode == null ? "" : mode) {
+      case "zeros" -> Padding.Mode.CONSTANT;
+      case "reflect" -> Padding.Mode.REFLECT;
+      case "replicate" -> Padding.Mode.REPLICATE;
+      case "circular" -> Padding.Mode.CIRCULAR;
+      default -> throw new IllegalArgumentException("paddingMode: expected \"zeros\", \"reflect\", \"replicate\" or"
+          + " \"circular\" but got " + (mode == null ? "null" : "\"" + mode + "\""));
+    };
+  }
+
+  /** Padding "same" as {left, right, top, bottom}: {@code dilation * (kernel - 1)} per dim, the odd one after. */
+  public static int[] samePadding(Options o, int kernelH, int kernelW) {
+    int h = o.dilationH() * (kernelH - 1);
+    int w = o.dilationW() * (kernelW - 1);
+    return new int[] {w / 2, w - w / 2, h / 2, h - h / 2};
+  }
+
+  /**
+   * The convolution of x padded by {@code pad = {left, right, top, bottom}} (F.pad's order) in
+   * {@code mode}, with o's stride, dilation and groups; o's own padding must be 0. This is
+   * torch.nn.Conv2d's {@code padding_mode} (zeros = CONSTANT, reflect, replicate, circular) and
+   * any asymmetric padding. Zero padding goes into the convolution as far as it is symmetric, so
+   * only the rest makes a padded copy; the other modes pad a copy first, as PyTorch.
+   */
+  public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options o, int[] pad, Padding.Mode mode) {
+    Checks.tensor(x, "x");
+    if (o == null) throw new IllegalArgumentException("options: expected convolution options but got null");
+    if (o.padH() != 0 || o.padW() != 0) {
+      throw new IllegalArgumentException("options: expected padding 0 beside an explicit pad but got " + o.padH() + "x"
+          + o.padW());
+    }
+    if (pad == null || pad.length != 4 || Arrays.stream(pad).anyMatch(v -> v < 0)) {
+      throw new IllegalArgumentException("pad: expected 4 values >= 0 {left, right, top, bottom} but got "
+          + Arrays.toString(pad));
+    }
+    if (mode == null) throw new IllegalArgumentException("mode: expected a padding mode but got null");
+    if (Arrays.stream(pad).allMatch(v -> v == 0)) return conv2d(x, weight, bias, o);
+    if (mode != Padding.Mode.CONSTANT) return conv2d(Padding.pad2d(x, pad, mode), weight, bias, o);
+    int inW = Math.min(pad[0], pad[1]);
+    int inH = Math.min(pad[2], pad[3]);
+    int[] rest = {pad[0] - inW, pad[1] - inW, pad[2] - inH, pad[3] - inH};
+    boolean symmetric = Arrays.stream(rest).allMatch(v -> v == 0);
+    return conv2d(symmetric ? x : Padding.pad2d(x, rest), weight, bias, o.padding(inH, inW));
+  }
+
+  /**
+   * 2-D convolution. x {@code [N, Cin, H, W]} (or unbatched {@code [Cin, H, W]}, giving
+   * {@code [Cout, outH, outW]}), weight {@code [Cout, Cin/groups, kh, kw]}, bias
    * {@code [Cout]} or null; returns {@code [N, Cout, outH, outW]} with
    * {@code outH = (H + 2*padH - dilationH*(kh-1) - 1) / strideH + 1} (likewise outW), which must be
    * at least 1. Cin and Cout must be divisible by groups. N may be 0. Records the backward of x,
    * weight and bias.
    */
   public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Options options) {
+    int rank = Checks.tensor(x, "x").rank();
+    if (rank != 3 && rank != 4) {
+      throw new IllegalArgumentException("x: expected rank 4 [N, C, H, W] or 3 [C, H, W] but got shape " + x.shape());
+    }
+    if (rank == 3) { // unbatched, as PyTorch: a batch of one
+      Tensor y = conv2d(x.reshape(1, x.dim(0), x.dim(1), x.dim(2)), weight, bias, options);
+      return y.reshape(y.dim(1), y.dim(2), y.dim(3));
+    }
     Conv2dGeometry g = geometry(x, weight, bias, options);
     // Dilated and thin-group (depthwise) convs take AtrousConv's measured choice between its
     // kernels (a direct one for thin groups) and the standard path (per-group im2col + GEMM here).

@@ -127,7 +127,9 @@ class ConvTest {
       Tensor b = Tensor.zeros(cpu, 6);
       Conv.Options g2 = Conv.Options.DEFAULT.groups(2);
       assertNames("x", () -> Conv.conv2d(null, w, b, g2));
-      assertNames("x", () -> Conv.conv2d(Tensor.zeros(cpu, 4, 5, 5), w, b, g2));
+      assertNames("x", () -> Conv.conv2d(Tensor.zeros(cpu, 4, 5), w, b, g2));
+      assertNames("x", () -> Conv.conv2d(Tensor.zeros(cpu, 1, 1, 4, 5, 5), w, b, g2));
+      assertNames("weight", () -> Conv.conv2d(Tensor.zeros(cpu, 6, 5, 5), w, b, g2)); // unbatched, 6 channels
       assertNames("weight", () -> Conv.conv2d(x, Tensor.zeros(cpu, 6, 2, 3), b, g2));
       assertNames("weight", () -> Conv.conv2d(x, w, b)); // weight has Cin/groups = 2, x has 4 with groups 1
       assertNames("groups", () -> Conv.conv2d(x, Tensor.zeros(cpu, 6, 1, 3, 3), b, Conv.Options.DEFAULT.groups(3)));
@@ -145,7 +147,7 @@ class ConvTest {
       assertNames("dilationW", () -> g2.dilation(1, 0));
       assertNames("groups", () -> g2.groups(0));
       assertNames("stride", () -> Conv.conv2d(x, w, b, new int[] {1, 1, 1}, new int[] {0}, new int[] {1}, 2));
-      assertNames("padding", () -> Conv.conv2d(x, w, b, new int[] {1}, null, new int[] {1}, 2));
+      assertNames("padding", () -> Conv.conv2d(x, w, b, new int[] {1}, (int[]) null, new int[] {1}, 2));
       assertNames("options", () -> Conv.conv2d(x, w, b, null));
       Tensor freed = Tensor.zeros(cpu, 1, 4, 5, 5);
       freed.close();
