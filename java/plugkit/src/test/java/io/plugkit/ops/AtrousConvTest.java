@@ -82,6 +82,40 @@ class AtrousConvTest {
     });
   }
 
+  /** 40 random geometries (tools/fixtures/fx_atrous.py random_case) through Conv.conv2d, every path. */
+  @ParameterizedTest(name = "on {0} {1}")
+  @MethodSource("devicesAndPaths")
+  void randomGeometriesMatchPyTorch(Device device, Path path) {
+    TestDevices.assumeUsable(device);
+    SafeTensors.Contents f = Fixtures.load("atrous/fuzz");
+    int count = Integer.parseInt(f.metadata().get("count"));
+    on(path, () -> {
+      for (int i = 0; i < count; i++) {
+        String c = "c" + i + ".";
+        String[] o = f.metadata().get("c" + i).split("\\|");
+        int[] st = ints(o[0]);
+        int[] p = ints(o[1]);
+        int[] dl = ints(o[2]);
+        Conv.Options options = Conv.Options.DEFAULT.stride(st[0], st[1]).padding(p[0], p[1]).dilation(dl[0], dl[1])
+            .groups(Integer.parseInt(o[3]));
+        String name = "case " + i + " " + f.get(c + "in.x").shape() + "*" + f.get(c + "in.weight").shape() + " " + options;
+        try (Scope s = Scope.open()) {
+          Tensor x = f.tensor(c + "in.x", device).requiresGrad(true);
+          Tensor w = f.tensor(c + "in.weight", device).requiresGrad(true);
+          boolean hasBias = f.tensors().containsKey(c + "in.bias");
+          Tensor b = hasBias ? f.tensor(c + "in.bias", device).requiresGrad(true) : null;
+          Tensor y = Conv.conv2d(x, w, b, options);
+          assertArrayEquals(f.get(c + "out.y").shape().dims(), y.dims(), name + " y shape");
+          assertClose(f.get(c + "out.y").toFloats(), y.toArray(), ATOL, RTOL, name + " y");
+          y.backward(f.tensor(c + "in.gout", device));
+          assertClose(f.get(c + "grad.x").toFloats(), x.grad().toArray(), ATOL, RTOL, name + " dx");
+          assertClose(f.get(c + "grad.weight").toFloats(), w.grad().toArray(), ATOL, RTOL, name + " dweight");
+          if (hasBias) assertClose(f.get(c + "grad.bias").toFloats(), b.grad().toArray(), ATOL, RTOL, name + " dbias");
+        }
+      }
+    });
+  }
+
   @ParameterizedTest(name = "on {0} {1}")
   @MethodSource("devicesAndPaths")
   void multiRateMatchesPyTorch(Device device, Path path) {
