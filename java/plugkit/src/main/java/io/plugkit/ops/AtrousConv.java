@@ -97,18 +97,40 @@ public final class AtrousConv {
     return conv2d(x, weight, bias, Conv.geometry(x, weight, bias, options));
   }
 
-  /** g checked by {@link Conv#geometry}. */
+  /**
+   * g checked by {@link Conv#geometry}. The forward and the backward each run the path measured
+   * faster for them: at stride 2 the tap kernels win the forward but lose the backward.
+   */
   static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g) {
-    if (x.numel() == 0 || !AtrousChoice.atrous(x.driver(), g, () -> forward(g, x, weight).close(),
-        () -> Conv.standardForward(g, x, weight).close())) {
-      return Conv.standard(x, weight, bias, g);
+    if (x.numel() == 0) return Conv.standard(x, weight, bias, g);
+    boolean atrous = AtrousChoice.atrous(x.driver(), g, () -> forward(g, x, weight).close(),
+        () -> Conv.standardForward(g, x, weight, null).close());
+    Tensor y = atrous ? forward(g, x, weight, bias) : Conv.standardForward(g, x, weight, bias);
+    return Autograd.record(atrous ? "atrous_conv2d" : "conv2d", y, gy -> backward(g, x, weight, bias, gy), x, weight,
+        bias);
+  }
+
+  /** The backward's choice is its own: per geometry and the gradients asked for. */
+  record BackwardKey(Conv2dGeometry g, boolean dx, boolean dw) {}
+
+  private static Tensor[] backward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
+    boolean dx = x.requiresGrad();
+    boolean dw = weight.requiresGrad();
+    if ((dx || dw) && AtrousChoice.atrous(gy.driver(), new BackwardKey(g, dx, dw),
+        () -> closeAll(atrousBackward(g, x, weight, null, gy)), () -> closeAll(Conv.standardBackward(g, x, weight, null, gy)))) {
+      return atrousBackward(g, x, weight, bias, gy);
     }
-    Tensor y = forward(g, x, weight, bias);
-    return Autograd.record("atrous_conv2d", y, gy -> backward(g, x, weight, bias, gy), x, weight, bias);
+    return Conv.standardBackward(g, x, weight, bias, gy);
+  }
+
+  private static void closeAll(Tensor[] ts) {
+    for (Tensor t : ts) {
+      if (t != null) t.close();
+    }
   }
 
   /** dx, dw and db (each null when not asked for); at stride 1 the taps kernel computes dx and dw in one call. */
-  private static Tensor[] backward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
+  private static Tensor[] atrousBackward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
     Tensor db = bias != null && bias.requiresGrad() ? Conv.biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null;
     if ((x.requiresGrad() || weight.requiresGrad()) && !direct(g) && AtrousTaps.direct(gy.driver(), taps(g), true)) {
       Tensor dx = x.requiresGrad() ? Tensor.zeros(gy.device(), g.n(), g.inChannels(), g.inH(), g.inW()) : null;

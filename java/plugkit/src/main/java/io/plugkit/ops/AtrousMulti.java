@@ -114,7 +114,7 @@ final class AtrousMulti {
 
   private void separateRaw() {
     Tensor[] ys = new Tensor[weights.length];
-    for (int i = 0; i < ys.length; i++) ys[i] = Conv.standardForward(branches[i], x, weights[i]);
+    for (int i = 0; i < ys.length; i++) ys[i] = Conv.standardForward(branches[i], x, weights[i], null);
     Layout.concat(1, ys).close();
     for (Tensor t : ys) t.close();
   }

@@ -175,9 +175,10 @@ public final class Conv {
       return y.reshape(y.dim(1), y.dim(2), y.dim(3));
     }
     Conv2dGeometry g = geometry(x, weight, bias, options);
-    // Dilated and thin-group (depthwise) convs take AtrousConv's measured choice between its
-    // kernels (a direct one for thin groups) and the standard path (per-group im2col + GEMM here).
-    if (g.dilationH() > 1 || g.dilationW() > 1 || g.inChannelsPerGroup() < 8 && g.groups() > 1) {
+    // Convs with a spatial kernel, dilated or not, and thin-group (depthwise) convs take
+    // AtrousConv's measured choice between its tap kernels (a direct one for thin groups) and the
+    // standard path (per-group im2col + GEMM here, cuDNN on CUDA). A 1x1 conv is one GEMM either way.
+    if (g.kernelH() * g.kernelW() > 1 || g.inChannelsPerGroup() < 8 && g.groups() > 1) {
       return AtrousConv.conv2d(x, weight, bias, g);
     }
     return standard(x, weight, bias, g);
@@ -185,26 +186,29 @@ public final class Conv {
 
   /** The driver's conv (im2col + GEMM, cuDNN) with its backward recorded; g from {@link #geometry}. */
   static Tensor standard(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g) {
-    Driver d = x.driver();
+    Tensor y = standardForward(g, x, weight, bias);
+    return Autograd.record("conv2d", y, gy -> standardBackward(g, x, weight, bias, gy), x, weight, bias);
+  }
+
+  /** The driver's forward, bias added (or none); no autograd. */
+  static Tensor standardForward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias) {
     // Nothing to convolve (a batch of 0, 0 channels in or out): no driver call, which would size a
     // column buffer for one image of a possibly huge input; the sums over nothing are zeros.
     boolean noWork = x.numel() == 0 || weight.numel() == 0;
     Tensor y = noWork ? Tensor.zeros(x.device(), g.n(), g.outChannels(), g.outH(), g.outW())
         : Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-    if (!noWork) d.conv2dForward(g, x.address(), weight.address(), y.address());
+    if (!noWork) x.driver().conv2dForward(g, x.address(), weight.address(), y.address());
     if (bias != null) addBias(y, bias, g.outChannels(), g.outH() * g.outW());
-    return Autograd.record("conv2d", y, gy -> new Tensor[] {
+    return y;
+  }
+
+  /** The driver's backward: {dx, dweight, dbias}, each null unless its input requires grad. */
+  static Tensor[] standardBackward(Conv2dGeometry g, Tensor x, Tensor weight, Tensor bias, Tensor gy) {
+    return new Tensor[] {
         x.requiresGrad() ? inputGrad(g, gy, weight, x.shape()) : null,
         weight.requiresGrad() ? weightGrad(g, x, gy, weight.shape()) : null,
         bias != null && bias.requiresGrad() ? biasGrad(gy, g.n(), g.outChannels(), g.outH() * g.outW()) : null,
-    }, x, weight, bias);
-  }
-
-  /** The driver's forward without bias or autograd (x and weight not empty), for measuring. */
-  static Tensor standardForward(Conv2dGeometry g, Tensor x, Tensor weight) {
-    Tensor y = Tensor.empty(x.device(), g.n(), g.outChannels(), g.outH(), g.outW());
-    x.driver().conv2dForward(g, x.address(), weight.address(), y.address());
-    return y;
+    };
   }
 
   private static Tensor inputGrad(Conv2dGeometry g, Tensor gy, Tensor weight, Shape shape) {

@@ -484,6 +484,55 @@ class AtrousConvTest {
     assertNotNull(AtrousChoice.cached(device, g), "choice cached after the first call");
   }
 
+  /**
+   * An undilated 3x3 conv goes through the choice too, and its backward (stride 2 here, where the
+   * tap kernels win the forward and lose the backward on the CPU) is chosen on its own, per set of
+   * gradients asked for; either pair of paths matches the reference.
+   */
+  @ParameterizedTest
+  @MethodSource("io.plugkit.testing.TestDevices#all")
+  void backwardIsChosenOnItsOwn(Device device) {
+    TestDevices.assumeUsable(device);
+    Case c = new Case(new int[] {2, 9, 10, 9}, new int[] {8, 9, 3, 3}, true, 2, 2, 1, 1, 1, 1, 1);
+    Conv2dGeometry g = new Conv2dGeometry(2, 9, 10, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1);
+    on(Path.AUTO, () -> {
+      checkReference(device, c);
+      try (Scope s = Scope.open()) {
+        Tensor x = Tensor.uniform(device, 1, -1, 1, c.xs());
+        Tensor w = Tensor.uniform(device, 2, -1, 1, c.ws()).requiresGrad(true);
+        Conv.conv2d(x, w, null, c.options()).backward(Tensor.ones(device, 2, 8, 5, 5));
+      }
+    });
+    assertNotNull(AtrousChoice.cached(device, g), "forward choice");
+    assertNotNull(AtrousChoice.cached(device, new AtrousConv.BackwardKey(g, true, true)), "backward choice, dx and dw");
+    assertNotNull(AtrousChoice.cached(device, new AtrousConv.BackwardKey(g, false, true)), "backward choice, dw only");
+  }
+
+  /** The RECHECK_AFTERth use of a geometry measures it once more (warm), then never again; outputs stay right. */
+  @ParameterizedTest
+  @MethodSource("io.plugkit.testing.TestDevices#all")
+  void choiceIsMeasuredAgainOnceWarm(Device device) {
+    TestDevices.assumeUsable(device);
+    int[] xs = {1, 8, 7, 6};
+    int[] ws = {9, 8, 3, 3};
+    Conv.Options o = Conv.Options.DEFAULT.padding(2).dilation(2, 1);
+    Conv2dGeometry g = new Conv2dGeometry(1, 8, 7, 6, 9, 3, 3, 1, 1, 2, 2, 2, 1, 1);
+    ConvTest.Reference r = new ConvTest.Reference(xs, ws, o);
+    on(Path.AUTO, () -> {
+      try (Scope s = Scope.open()) {
+        Tensor x = Tensor.uniform(device, 7, -1, 1, xs);
+        Tensor w = Tensor.uniform(device, 8, -1, 1, ws);
+        double[] expected = r.forward(x.toArray(), w.toArray(), null);
+        for (int i = 1; i <= AtrousChoice.RECHECK_AFTER + 2; i++) {
+          try (Scope call = Scope.open()) {
+            assertClose(expected, Conv.conv2d(x, w, null, o).toArray(), ATOL, RTOL, "y, use " + i);
+          }
+          assertEquals(Math.max(0, AtrousChoice.RECHECK_AFTER - i), AtrousChoice.usesBeforeRecheck(device, g), "use " + i);
+        }
+      }
+    });
+  }
+
   @Test
   void rejectsBadInput() {
     Device cpu = Device.cpu();
