@@ -114,6 +114,112 @@ PK_INLINE void atrous_range(int64_t start, int step, int limit, int count, int* 
   if (*hi < *lo) *hi = *lo;
 }
 
+#if !PK_GPU
+// Each kx's first input column w0 = kx*dilation - pad and its valid outputs [lo, hi): the same for
+// every row, so the host kernels take them from here instead of dividing per row and tap (those
+// divisions cost more than a depthwise row's FMAs). The caller frees the table.
+struct AtrousCols {
+  int64_t w0;
+  int lo, hi;
+};
+static AtrousCols* atrous_cols(int kw, int dw, int pw, int sw, int width, int outW) {
+  AtrousCols* c = (AtrousCols*)malloc(sizeof(AtrousCols) * (size_t)(kw > 0 ? kw : 1));
+  for (int kx = 0; kx < kw; ++kx) {
+    c[kx].w0 = (int64_t)kx * dw - pw;
+    atrous_range(c[kx].w0, sw, width, outW, &c[kx].lo, &c[kx].hi);
+  }
+  return c;
+}
+
+// The planar host path (stride 1) runs where a launch has at least this many planes, enough to
+// share out among the threads; fewer (and strided convs) keep the row-parallel loops.
+enum { ATROUS_PLANAR_MIN_PLANES = 16 };
+
+// pad [padRows, pitch] = src [srcH, srcW] shifted down by padT and right by padL (negative: cropped),
+// zero elsewhere.
+static void atrous_pad_plane(float* pad, int64_t padRows, int64_t pitch, const float* src, int srcH, int srcW,
+                             int padT, int padL) {
+  const int64_t c0 = padL > 0 ? padL : 0;             // first padded column that holds a source value
+  const int64_t s0 = padL > 0 ? 0 : -(int64_t)padL;  // its source column
+  const int64_t len = srcW - s0 < pitch - c0 ? srcW - s0 : pitch - c0;
+  for (int64_t pr = 0; pr < padRows; ++pr) {
+    float* d = pad + pr * pitch;
+    const int64_t sr = pr - padT;
+    memset(d, 0, sizeof(float) * pitch);
+    if (sr >= 0 && sr < srcH && len > 0) memcpy(d + c0, src + sr * srcW + s0, sizeof(float) * len);
+  }
+}
+
+// acc[r * cols8 + q] += sum over taps of wt[ky * kw + kx] * src[r + ky*dh - padT][q + kx*dw - padL],
+// reading 0 outside src [srcH, srcW] (a pad < 0 crops), for r < rows and q < cols8 (a multiple of
+// 8; the columns past the caller's are computed and ignored). src is first copied, zero-padded,
+// into pad (rows + (kh-1)*dh rows of cols8 + (kw-1)*dw floats), so every tap of every 8 outputs is
+// one unaligned vector load and FMA, with no bounds test: per row and tap, the bounded scalar loop
+// of 28 columns (a 28x28 depthwise map) cost more than its arithmetic.
+static void atrous_plane_taps(float* acc, int rows, int cols8, const float* src, int srcH, int srcW, int padT,
+                              int padL, const float* wt, int kh, int kw, int dh, int dw, float* pad) {
+  const int64_t pitch = cols8 + (int64_t)(kw - 1) * dw;
+  atrous_pad_plane(pad, rows + (int64_t)(kh - 1) * dh, pitch, src, srcH, srcW, padT, padL);
+  for (int r = 0; r < rows; ++r) {
+    float* ar = acc + (int64_t)r * cols8;
+    for (int q = 0; q < cols8; q += 8) {
+      pk_f8 a = pk_load8(ar + q);
+      for (int ky = 0; ky < kh; ++ky) {
+        const float* pr = pad + (r + (int64_t)ky * dh) * pitch + q;
+        for (int kx = 0; kx < kw; ++kx) a += wt[ky * kw + kx] * pk_load8(pr + (int64_t)kx * dw);
+      }
+      pk_store8(ar + q, a);
+    }
+  }
+}
+
+// Scratch of one plane for atrous_plane_taps: the accumulator [rows, cols8] (zeroed), then the padded source.
+static float* atrous_plane_scratch(int rows, int cols8, int kh, int kw, int dh, int dw) {
+  const int64_t accFloats = (int64_t)rows * cols8;
+  const int64_t padFloats = (rows + (int64_t)(kh - 1) * dh) * (cols8 + (int64_t)(kw - 1) * dw);
+  float* s = (float*)malloc(sizeof(float) * (accFloats + padFloats));
+  memset(s, 0, sizeof(float) * accFloats);
+  return s;
+}
+
+// sums[ky * kw + kx] += sum over r < outH, q < outW of gy[r][q] * x[r + ky*dh - ph][q + kx*dw - pw]
+// (0 outside x): one plane's share of every tap's weight gradient at stride 1, over 8-wide vectors
+// of dy (its row tails zeroed) against the padded x. scratch: outH*cols8 + the padded plane.
+static void atrous_plane_weight_taps(double* sums, const float* gy, const float* x, int height, int width, int outH,
+                                     int outW, int cols8, int ph, int pw, int kh, int kw, int dh, int dw,
+                                     float* scratch) {
+  float* g = scratch;
+  float* pad = scratch + (int64_t)outH * cols8;
+  const int64_t pitch = cols8 + (int64_t)(kw - 1) * dw;
+  atrous_pad_plane(g, outH, cols8, gy, outH, outW, 0, 0);
+  atrous_pad_plane(pad, outH + (int64_t)(kh - 1) * dh, pitch, x, height, width, ph, pw);
+  for (int ky = 0; ky < kh; ++ky) {
+    // Only the rows and 8-column blocks whose x lies (partly) inside the image: at large rates
+    // most of a tap's products read padding.
+    const int64_t rlo = ph - (int64_t)ky * dh > 0 ? ph - (int64_t)ky * dh : 0;
+    const int64_t rhi = height + ph - (int64_t)ky * dh < outH ? height + ph - (int64_t)ky * dh : outH;
+    for (int kx = 0; kx < kw; ++kx) {
+      const int64_t qlo = pw - (int64_t)kx * dw > 0 ? pw - (int64_t)kx * dw : 0;
+      const int64_t qhi = width + pw - (int64_t)kx * dw < outW ? width + pw - (int64_t)kx * dw : outW;
+      pk_f8 a = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t r = rlo; r < rhi; ++r) {
+        const float* gr = g + r * cols8;
+        const float* xr = pad + (r + (int64_t)ky * dh) * pitch + (int64_t)kx * dw;
+        for (int64_t q = qlo & ~(int64_t)7; q < qhi; q += 8) a += pk_load8(gr + q) * pk_load8(xr + q);
+      }
+      float t = 0.0f;
+      for (int l = 0; l < 8; ++l) t += a[l];
+      sums[ky * kw + kx] += t;
+    }
+  }
+}
+
+// rows of cols floats from the accumulator (row pitch cols8) to dst.
+static void atrous_plane_store(float* dst, const float* acc, int rows, int cols, int cols8) {
+  for (int r = 0; r < rows; ++r) memcpy(dst + (int64_t)r * cols, acc + (int64_t)r * cols8, sizeof(float) * cols);
+}
+#endif
+
 // Forward, overwriting y. n = batch*cout*outH output rows.
 PK_KERNEL void atrous_direct_forward(int64_t n, const float* x, const float* w, float* y, int cin, int height,
                                      int width, int cout, int outH, int outW, int kh, int kw, int sh, int sw,
@@ -144,6 +250,23 @@ PK_KERNEL void atrous_direct_forward(int64_t n, const float* x, const float* w, 
     y[i] = acc;
   }
 #else
+  if (sh == 1 && sw == 1 && n / outH >= ATROUS_PLANAR_MIN_PLANES) {
+    const int cols8 = (outW + 7) & ~7;
+    PK_FOR_WORK(plane, n / outH, (int64_t)outH * outW * cg * kh * kw) {
+      const int64_t oc = plane % cout;
+      const int64_t b = plane / cout;
+      const int64_t g = oc / og;
+      float* acc = atrous_plane_scratch(outH, cols8, kh, kw, dh, dw);
+      for (int ci = 0; ci < cg; ++ci) {
+        atrous_plane_taps(acc, outH, cols8, x + (b * cin + g * cg + ci) * height * width, height, width, ph, pw,
+                          w + (oc * cg + ci) * kh * kw, kh, kw, dh, dw, acc + (int64_t)outH * cols8);
+      }
+      atrous_plane_store(y + plane * outH * outW, acc, outH, outW, cols8);
+      free(acc);
+    }
+    return;
+  }
+  AtrousCols* cols = atrous_cols(kw, dw, pw, sw, width, outW);
   PK_FOR_WORK(row, n, (int64_t)outW * cg * kh * kw) {
     const int64_t oh = row % outH;
     const int64_t oc = (row / outH) % cout;
@@ -159,19 +282,18 @@ PK_KERNEL void atrous_direct_forward(int64_t n, const float* x, const float* w, 
         if (h < 0 || h >= height) continue;
         const float* xr = xp + h * width;
         for (int kx = 0; kx < kw; ++kx) {
-          const int64_t w0 = (int64_t)kx * dw - pw;
-          int lo, hi;
-          atrous_range(w0, sw, width, outW, &lo, &hi);
+          const AtrousCols c = cols[kx];
           const float wv = wp[ky * kw + kx];
           if (sw == 1) {
-            for (int ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[w0 + ow];
+            for (int ow = c.lo; ow < c.hi; ++ow) yr[ow] += wv * xr[c.w0 + ow];
           } else {
-            for (int ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[w0 + (int64_t)ow * sw];
+            for (int ow = c.lo; ow < c.hi; ++ow) yr[ow] += wv * xr[c.w0 + (int64_t)ow * sw];
           }
         }
       }
     }
   }
+  free(cols);
 #endif
 }
 
@@ -209,6 +331,31 @@ PK_KERNEL void atrous_direct_backward_data(int64_t n, const float* gy, const flo
     dx[i] = acc;
   }
 #else
+  if (sh == 1 && sw == 1 && n / height >= ATROUS_PLANAR_MIN_PLANES) {
+    // At stride 1, dx is the correlation of dy with the flipped kernel, padded by (k-1)*d - p.
+    const int cols8 = (width + 7) & ~7;
+    const int taps = kh * kw;
+    PK_FOR_WORK(plane, n / height, (int64_t)height * width * og * kh * kw) {
+      const int64_t ic = plane % cin;
+      const int64_t b = plane / cin;
+      const int64_t g = ic / cg;
+      const int64_t ci = ic - g * cg;
+      float* acc = atrous_plane_scratch(height, cols8, kh, kw, dh, dw);
+      float* flipped = (float*)malloc(sizeof(float) * taps);
+      for (int o = 0; o < og; ++o) {
+        const int64_t oc = g * og + o;
+        const float* wp = w + (oc * cg + ci) * taps;
+        for (int t = 0; t < taps; ++t) flipped[t] = wp[taps - 1 - t];
+        atrous_plane_taps(acc, height, cols8, gy + (b * cout + oc) * outH * outW, outH, outW, (kh - 1) * dh - ph,
+                          (kw - 1) * dw - pw, flipped, kh, kw, dh, dw, acc + (int64_t)height * cols8);
+      }
+      atrous_plane_store(dx + plane * height * width, acc, height, width, cols8);
+      free(flipped);
+      free(acc);
+    }
+    return;
+  }
+  AtrousCols* cols = atrous_cols(kw, dw, pw, sw, width, outW);  // output ow reads input column w0 + ow*sw
   PK_FOR_WORK(row, n, (int64_t)width * og * kh * kw) {
     const int64_t h = row % height;
     const int64_t ic = (row / height) % cin;
@@ -223,22 +370,21 @@ PK_KERNEL void atrous_direct_backward_data(int64_t n, const float* gy, const flo
       const float* wp = w + (oc * cg + ci) * kh * kw;
       for (int ky = 0; ky < kh; ++ky) {
         const int64_t hs = h + ph - (int64_t)ky * dh;
-        if (hs < 0 || hs % sh != 0 || hs / sh >= outH) continue;
-        const float* gr = gp + (hs / sh) * outW;
+        if (hs < 0 || (sh == 1 ? hs >= outH : hs % sh != 0 || hs / sh >= outH)) continue;
+        const float* gr = gp + (sh == 1 ? hs : hs / sh) * outW;
         for (int kx = 0; kx < kw; ++kx) {
-          const int64_t w0 = (int64_t)kx * dw - pw;  // output ow reads input column w0 + ow*sw
-          int lo, hi;
-          atrous_range(w0, sw, width, outW, &lo, &hi);
+          const AtrousCols c = cols[kx];
           const float wv = wp[ky * kw + kx];
           if (sw == 1) {
-            for (int ow = lo; ow < hi; ++ow) dr[w0 + ow] += wv * gr[ow];
+            for (int ow = c.lo; ow < c.hi; ++ow) dr[c.w0 + ow] += wv * gr[ow];
           } else {
-            for (int ow = lo; ow < hi; ++ow) dr[w0 + (int64_t)ow * sw] += wv * gr[ow];
+            for (int ow = c.lo; ow < c.hi; ++ow) dr[c.w0 + (int64_t)ow * sw] += wv * gr[ow];
           }
         }
       }
     }
   }
+  free(cols);
 #endif
 }
 
@@ -250,6 +396,31 @@ PK_KERNEL void atrous_direct_backward_weight(int64_t n, const float* x, const fl
                                              int batch) {
   const int cg = cin / groups;
   const int og = cout / groups;
+#if !PK_GPU
+  const int taps = kh * kw;
+  if (sh == 1 && sw == 1 && n / taps >= ATROUS_PLANAR_MIN_PLANES && 2 * ph <= height && 2 * pw <= width) {
+    // One item per (oc, ci) pair, every tap at once: its planes are padded once per image. With
+    // padding past half the map (rate 24 on 33x33) copying the padded plane costs more than the
+    // few valid products (0.68x of the loop below at rate 24 on 1x256x33x33), so those keep it.
+    const int cols8 = (outW + 7) & ~7;
+    const int64_t scratchFloats = (int64_t)outH * cols8 + (outH + (int64_t)(kh - 1) * dh) * (cols8 + (int64_t)(kw - 1) * dw);
+    PK_FOR_WORK(pair, n / taps, (int64_t)batch * outH * outW * taps) {
+      const int64_t ci = pair % cg;
+      const int64_t oc = pair / cg;
+      const int64_t ic = (oc / og) * cg + ci;
+      double* sums = (double*)calloc((size_t)taps, sizeof(double));
+      float* scratch = (float*)malloc(sizeof(float) * scratchFloats);
+      for (int64_t b = 0; b < batch; ++b) {
+        atrous_plane_weight_taps(sums, gy + (b * cout + oc) * outH * outW, x + (b * cin + ic) * height * width, height,
+                                 width, outH, outW, cols8, ph, pw, kh, kw, dh, dw, scratch);
+      }
+      for (int t = 0; t < taps; ++t) dwt[pair * taps + t] = (float)sums[t];
+      free(scratch);
+      free(sums);
+    }
+    return;
+  }
+#endif
   PK_FOR_WORK(i, n, (int64_t)batch * outH * outW) {
     const int kx = (int)(i % kw);
     const int ky = (int)((i / kw) % kh);

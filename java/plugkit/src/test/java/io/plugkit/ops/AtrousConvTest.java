@@ -533,6 +533,29 @@ class AtrousConvTest {
     });
   }
 
+  /**
+   * Thin groups at stride 1 with at least 16 planes take the host's planar kernels (a zero-padded
+   * plane, 8-wide taps): depthwise, groups of 2 in and 3 out, padding past the kernel's reach (the
+   * input gradient's padding is then negative: a crop) and past half the map (the weight gradient
+   * keeps its row loop there). Against the reference, every gradient.
+   */
+  static Stream<Arguments> planarCases() {
+    return TestDevices.all().flatMap(d -> Stream.of(
+        new Case(new int[] {2, 16, 9, 11}, new int[] {16, 1, 3, 3}, true, 1, 1, 1, 1, 1, 1, 16),
+        new Case(new int[] {2, 16, 10, 9}, new int[] {24, 2, 3, 2}, true, 1, 1, 3, 1, 2, 3, 8),
+        new Case(new int[] {1, 20, 7, 6}, new int[] {20, 1, 3, 3}, false, 1, 1, 3, 3, 1, 1, 20),
+        new Case(new int[] {1, 16, 5, 5}, new int[] {16, 1, 3, 3}, true, 1, 1, 4, 4, 4, 4, 16),
+        new Case(new int[] {3, 8, 17, 3}, new int[] {8, 1, 5, 1}, true, 1, 1, 2, 0, 1, 1, 8))
+        .map(c -> Arguments.of(d, c)));
+  }
+
+  @ParameterizedTest(name = "{1} on {0}")
+  @MethodSource("planarCases")
+  void thinGroupPlanarPathMatchesReference(Device device, Case c) {
+    TestDevices.assumeUsable(device);
+    on(Path.ATROUS, () -> checkReference(device, c));
+  }
+
   @Test
   void rejectsBadInput() {
     Device cpu = Device.cpu();
