@@ -173,11 +173,22 @@ static void atrous_plane_taps(float* acc, int rows, int cols8, const float* src,
   }
 }
 
-// Scratch of one plane for atrous_plane_taps: the accumulator [rows, cols8] (zeroed), then the padded source.
+// Floats of one plane's scratch: the accumulator (or dy) [rows, cols8], then the padded source.
+static int64_t atrous_plane_floats(int rows, int cols8, int kh, int kw, int dh, int dw) {
+  return (int64_t)rows * cols8 + (rows + (int64_t)(kh - 1) * dh) * (cols8 + (int64_t)(kw - 1) * dw);
+}
+
+// Whether a launch takes the planar path: stride 1, enough planes, and a scratch of at most
+// 64 MiB a thread (a larger plane keeps the row loops, which need none).
+static bool atrous_planar(int sh, int sw, int64_t planes, int rows, int cols8, int kh, int kw, int dh, int dw) {
+  return sh == 1 && sw == 1 && planes >= ATROUS_PLANAR_MIN_PLANES &&
+         atrous_plane_floats(rows, cols8, kh, kw, dh, dw) <= ((int64_t)16 << 20);
+}
+
+// Scratch of one plane for atrous_plane_taps, its accumulator zeroed.
 static float* atrous_plane_scratch(int rows, int cols8, int kh, int kw, int dh, int dw) {
   const int64_t accFloats = (int64_t)rows * cols8;
-  const int64_t padFloats = (rows + (int64_t)(kh - 1) * dh) * (cols8 + (int64_t)(kw - 1) * dw);
-  float* s = (float*)malloc(sizeof(float) * (accFloats + padFloats));
+  float* s = (float*)malloc(sizeof(float) * atrous_plane_floats(rows, cols8, kh, kw, dh, dw));
   memset(s, 0, sizeof(float) * accFloats);
   return s;
 }
@@ -250,8 +261,8 @@ PK_KERNEL void atrous_direct_forward(int64_t n, const float* x, const float* w, 
     y[i] = acc;
   }
 #else
-  if (sh == 1 && sw == 1 && n / outH >= ATROUS_PLANAR_MIN_PLANES) {
-    const int cols8 = (outW + 7) & ~7;
+  const int cols8 = (outW + 7) & ~7;
+  if (atrous_planar(sh, sw, n / outH, outH, cols8, kh, kw, dh, dw)) {
     PK_FOR_WORK(plane, n / outH, (int64_t)outH * outW * cg * kh * kw) {
       const int64_t oc = plane % cout;
       const int64_t b = plane / cout;
@@ -331,9 +342,9 @@ PK_KERNEL void atrous_direct_backward_data(int64_t n, const float* gy, const flo
     dx[i] = acc;
   }
 #else
-  if (sh == 1 && sw == 1 && n / height >= ATROUS_PLANAR_MIN_PLANES) {
+  const int cols8 = (width + 7) & ~7;
+  if (atrous_planar(sh, sw, n / height, height, cols8, kh, kw, dh, dw)) {
     // At stride 1, dx is the correlation of dy with the flipped kernel, padded by (k-1)*d - p.
-    const int cols8 = (width + 7) & ~7;
     const int taps = kh * kw;
     PK_FOR_WORK(plane, n / height, (int64_t)height * width * og * kh * kw) {
       const int64_t ic = plane % cin;
@@ -398,12 +409,12 @@ PK_KERNEL void atrous_direct_backward_weight(int64_t n, const float* x, const fl
   const int og = cout / groups;
 #if !PK_GPU
   const int taps = kh * kw;
-  if (sh == 1 && sw == 1 && n / taps >= ATROUS_PLANAR_MIN_PLANES && 2 * ph <= height && 2 * pw <= width) {
+  const int cols8 = (outW + 7) & ~7;
+  if (atrous_planar(sh, sw, n / taps, outH, cols8, kh, kw, dh, dw) && 2 * ph <= height && 2 * pw <= width) {
     // One item per (oc, ci) pair, every tap at once: its planes are padded once per image. With
     // padding past half the map (rate 24 on 33x33) copying the padded plane costs more than the
     // few valid products (0.68x of the loop below at rate 24 on 1x256x33x33), so those keep it.
-    const int cols8 = (outW + 7) & ~7;
-    const int64_t scratchFloats = (int64_t)outH * cols8 + (outH + (int64_t)(kh - 1) * dh) * (cols8 + (int64_t)(kw - 1) * dw);
+    const int64_t scratchFloats = atrous_plane_floats(outH, cols8, kh, kw, dh, dw);
     PK_FOR_WORK(pair, n / taps, (int64_t)batch * outH * outW * taps) {
       const int64_t ci = pair % cg;
       const int64_t oc = pair / cg;
