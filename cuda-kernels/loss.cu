@@ -19,6 +19,7 @@
 // reads C-strided rows, which is uncoalesced but fine for classification's small C. The column
 // sum needs cooperation: on the GPU one block of LOSS_BLOCK threads (launched with n =
 // LOSS_BLOCK) reduces in shared memory; on the host an OpenMP reduction in double does it.
+#include "plugkit/host_exp.cuh"
 #include "plugkit/portable.cuh"
 
 // Reduction modes, the order of io.plugkit.ops.Losses.Reduction.
@@ -36,6 +37,29 @@ PK_INLINE float loss_class_weight(const float* weight, int64_t c) { return weigh
 PK_KERNEL void cross_entropy_forward(int64_t n, const float* logits, const int64_t* target,
                                      const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                      float labelSmoothing, float* rowStats, float* lossOut) {
+#if !PK_GPU
+  if (S == 1) {  // classification rows, contiguous: the max and the exp sum vectorise (host_exp.cuh)
+    PK_FOR_WORK(r, n, C) {
+      const int64_t t = target[r];
+      float nll = 0.0f, smooth = 0.0f, wt = 0.0f;
+      if (t != ignoreIndex) {
+        const float* z = logits + r * C;
+        const float m = pk_host_row_max(z, C);
+        const float logSum = logf(pk_host_row_exp_sum(z, nullptr, C, m));
+        wt = loss_class_weight(weight, t);
+        nll = -wt * ((z[t] - m) - logSum);
+        if (labelSmoothing != 0.0f) {
+          for (int64_t c = 0; c < C; ++c) smooth -= loss_class_weight(weight, c) * ((z[c] - m) - logSum);
+        }
+      }
+      rowStats[3 * r] = nll;
+      rowStats[3 * r + 1] = smooth;
+      rowStats[3 * r + 2] = wt;
+      if (lossOut) lossOut[r] = (1.0f - labelSmoothing) * nll + labelSmoothing / (float)C * smooth;
+    }
+    return;
+  }
+#endif
   PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     float nll = 0.0f, smooth = 0.0f, wt = 0.0f;
@@ -111,6 +135,34 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
                                       const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                       float labelSmoothing, const float* sums, int reduction,
                                       const float* gradOut, int64_t gradStride, float* dlogits) {
+#if !PK_GPU
+  if (S == 1) {  // contiguous rows: each exp once, stored in dz, then turned into the gradient
+    float totalWeight = 0.0f;
+    for (int64_t c = 0; c < C; ++c) totalWeight += loss_class_weight(weight, c);
+    PK_FOR_WORK(r, n, C) {
+      const int64_t t = target[r];
+      const float* __restrict__ z = logits + r * C;
+      float* __restrict__ dz = dlogits + r * C;
+      if (t == ignoreIndex) {
+        for (int64_t c = 0; c < C; ++c) dz[c] = 0.0f;
+        continue;
+      }
+      const float g = gradOut[r * gradStride] * loss_ce_scale(sums, reduction);
+      const float m = pk_host_row_max(z, C);
+      const float inv = 1.0f / pk_host_row_exp_sum(z, dz, C, m);
+      const float nllCoef = g * (1.0f - labelSmoothing) * loss_class_weight(weight, t);
+      const float smoothCoef = g * labelSmoothing / (float)C;
+      const float pt = dz[t] * inv;
+      for (int64_t c = 0; c < C; ++c) {
+        const float p = dz[c] * inv;
+        dz[c] = nllCoef * p + smoothCoef * (totalWeight * p - loss_class_weight(weight, c));
+      }
+      // The target's p - 1 as one difference (exact near p = 1), as the loop below and PyTorch.
+      dz[t] = nllCoef * (pt - 1.0f) + smoothCoef * (totalWeight * pt - loss_class_weight(weight, t));
+    }
+    return;
+  }
+#endif
   PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     const int64_t base = (r / S) * C * S + (r % S);

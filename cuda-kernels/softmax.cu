@@ -17,44 +17,15 @@
 // vectorize, as in the strided rows below), and softmax takes exp once per value (stored, then
 // scaled).
 static void softmax_host_row(const float* __restrict__ xr, float* __restrict__ yr, int64_t dim, int log) {
-  // The max skips NaNs as fmaxf does (a NaN still turns its row NaN through exp), written as a
-  // select: gcc calls libm's fmaxf per value instead of inlining it.
-  pk_f8 lanes = pk_f8{} - INFINITY;
-  int64_t d = 0;
-  for (; d + 8 <= dim; d += 8) {
-    const pk_f8 v = pk_load8(xr + d);
-    lanes = v > lanes ? v : lanes;
-  }
-  float m = -INFINITY;
-  for (; d < dim; ++d) m = xr[d] > m ? xr[d] : m;
-  for (int j = 0; j < 8; ++j) m = lanes[j] > m ? lanes[j] : m;
-  float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  float s = 0.0f;
-  if (log) {
-    for (d = 0; d + 8 <= dim; d += 8) {
-      for (int j = 0; j < 8; ++j) sums[j] += pk_host_exp(xr[d + j] - m);
-    }
-    for (; d < dim; ++d) s += pk_host_exp(xr[d] - m);
-  } else {
-    for (d = 0; d + 8 <= dim; d += 8) {
-      for (int j = 0; j < 8; ++j) {
-        yr[d + j] = pk_host_exp(xr[d + j] - m);
-        sums[j] += yr[d + j];
-      }
-    }
-    for (; d < dim; ++d) {
-      yr[d] = pk_host_exp(xr[d] - m);
-      s += yr[d];
-    }
-  }
-  for (int j = 0; j < 8; ++j) s += sums[j];
+  const float m = pk_host_row_max(xr, dim);
+  const float s = pk_host_row_exp_sum(xr, log ? nullptr : yr, dim, m);
   if (log) {
     // (x - m) first, as PyTorch (see below).
     const float logS = logf(s);
-    for (d = 0; d < dim; ++d) yr[d] = (xr[d] - m) - logS;
+    for (int64_t d = 0; d < dim; ++d) yr[d] = (xr[d] - m) - logS;
   } else {
     const float r = 1.0f / s;
-    for (d = 0; d < dim; ++d) yr[d] *= r;
+    for (int64_t d = 0; d < dim; ++d) yr[d] *= r;
   }
 }
 #endif

@@ -24,4 +24,47 @@ PK_INLINE float pk_host_exp(float x) {
   const float y = p * two.f;
   return x < -87.0f ? 0.0f : (x > 88.0f ? INFINITY : (x == x ? y : x));
 }
+
+// The max of a contiguous row, skipping NaNs as fmaxf does (a NaN still turns its row NaN
+// through exp), in 8 independent lanes so it vectorises; written as a select: gcc calls libm's
+// fmaxf per value instead of inlining it.
+PK_INLINE float pk_host_row_max(const float* xr, int64_t dim) {
+  pk_f8 lanes = pk_f8{} - INFINITY;
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    const pk_f8 v = pk_load8(xr + d);
+    lanes = v > lanes ? v : lanes;
+  }
+  float m = -INFINITY;
+  for (; d < dim; ++d) m = xr[d] > m ? xr[d] : m;
+  for (int j = 0; j < 8; ++j) m = lanes[j] > m ? lanes[j] : m;
+  return m;
+}
+
+// The sum of exp(xr[d] - m) over a contiguous row, in 8 lanes; each exp also goes to er[d] when
+// er is not null.
+PK_INLINE float pk_host_row_exp_sum(const float* __restrict__ xr, float* __restrict__ er, int64_t dim, float m) {
+  float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float s = 0.0f;
+  int64_t d = 0;
+  if (er == nullptr) {
+    for (; d + 8 <= dim; d += 8) {
+      for (int j = 0; j < 8; ++j) sums[j] += pk_host_exp(xr[d + j] - m);
+    }
+    for (; d < dim; ++d) s += pk_host_exp(xr[d] - m);
+  } else {
+    for (; d + 8 <= dim; d += 8) {
+      for (int j = 0; j < 8; ++j) {
+        er[d + j] = pk_host_exp(xr[d + j] - m);
+        sums[j] += er[d + j];
+      }
+    }
+    for (; d < dim; ++d) {
+      er[d] = pk_host_exp(xr[d] - m);
+      s += er[d];
+    }
+  }
+  for (int j = 0; j < 8; ++j) s += sums[j];
+  return s;
+}
 #endif

@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class LossesTest {
   private static final String[] CE_CASES = {"ce_mean_plain", "ce_sum_ignore", "ce_none_smooth", "ce_mean_ignore_smooth",
-      "ce_mean_weight", "ce_mean_weight_smooth", "ce_sum_weight_smooth", "ce_spatial_mean", "ce_spatial_none_weight"};
+      "ce_mean_weight", "ce_mean_weight_smooth", "ce_sum_weight_smooth", "ce_spatial_mean", "ce_spatial_none_weight",
+      "ce_wide_weight_smooth", "ce_wide_none"};
   private static final String[] MSE_CASES = {"mse_mean", "mse_sum", "mse_none"};
 
   static long[] longs(SafeTensors.Entry e) {
