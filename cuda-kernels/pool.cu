@@ -358,6 +358,40 @@ PK_KERNEL void avg_pool2d_forward(int64_t n, const float* x, float* y, int heigh
 PK_KERNEL void avg_pool2d_backward(int64_t n, const float* dy, float* dx, int height, int width, int outH,
                                    int outW, int kernelH, int kernelW, int strideH, int strideW, int padH,
                                    int padW, int countIncludePad, int divisorOverride) {
+#if !PK_GPU
+  const int64_t planes = n / ((int64_t)height * width);
+  if (planes >= 16) {
+    // Host, a plane per item: each output's dy / divisor is added to its window's pixels, outputs
+    // in row-major order, so every pixel sums its windows in the order of the gather below (the
+    // same bits), without its per-pixel divisions (0.4x PyTorch at 8x64x56x56 k2 s2).
+    PK_FOR_WORK(plane, planes, (int64_t)outH * outW * kernelH * kernelW) {
+      float* dxp = dx + plane * height * width;
+      const float* dyp = dy + plane * outH * outW;
+      float* g = (float*)malloc(sizeof(float) * outW);  // the output row's dy / divisor
+      memset(dxp, 0, sizeof(float) * height * width);
+      for (int64_t oh = 0; oh < outH; ++oh) {
+        for (int64_t ow = 0; ow < outW; ++ow) {
+          g[ow] = dyp[oh * outW + ow] / (float)pool_avg_divisor(oh, ow, height, width, kernelH, kernelW, strideH,
+                                                                strideW, padH, padW, countIncludePad, divisorOverride);
+        }
+        const int64_t h0 = oh * strideH - padH;
+        const int64_t hLo = h0 > 0 ? h0 : 0;
+        const int64_t hHi = h0 + kernelH < height ? h0 + kernelH : height;
+        for (int64_t h = hLo; h < hHi; ++h) {
+          float* dxr = dxp + h * width;
+          for (int64_t ow = 0; ow < outW; ++ow) {
+            const int64_t w0 = ow * strideW - padW;
+            const int64_t wLo = w0 > 0 ? w0 : 0;
+            const int64_t wHi = w0 + kernelW < width ? w0 + kernelW : width;
+            for (int64_t w = wLo; w < wHi; ++w) dxr[w] += g[ow];
+          }
+        }
+      }
+      free(g);
+    }
+    return;
+  }
+#endif
   PK_FOR_ROWS(row, w, n / width, width) {
     const int64_t i = row * width + w;
     int64_t h = row % height;

@@ -36,7 +36,8 @@ class PoolingTest {
       "max_ceil_partial_window", "max_ceil_drops_window_in_padding", "max_ties_overlapping", "max_nan_and_neg_inf",
       "max_ties_ceil_stride_lt_kernel");
   private static final List<String> AVG_CASES = List.of("avg_k3x2_s2x1_p1x1_incl", "avg_k3x2_s2x1_p1x1_excl",
-      "avg_ceil_overhang_incl", "avg_ceil_overhang_excl", "avg_ceil_no_pad", "avg_divisor_override", "avg_overlapping");
+      "avg_ceil_overhang_incl", "avg_ceil_overhang_excl", "avg_ceil_no_pad", "avg_divisor_override", "avg_overlapping",
+      "avg_many_planes_ceil_excl", "avg_many_planes_overlap_override");
   private static final List<String> GLOBAL_CASES = List.of("global_odd", "global_one_pixel", "global_large_plane",
       "global_ties", "global_nan_and_neg_inf");
 
