@@ -44,7 +44,18 @@ PK_KERNEL void layout_strided_copy(int64_t n, const float* __restrict__ src, flo
       os += c * srcStride[d];
       od += c * dstStride[d];
     }
-    for (int64_t j = 0; j < size5; ++j) dst[od + j * dstStride5] = src[os + j * srcStride5];
+    float* __restrict__ d = dst + od;
+    const float* __restrict__ sr = src + os;
+    // The two rows that need no gather: a contiguous copy, and a broadcast value (the backward of
+    // sum and mean, expand) filled with vector stores; runtime strides kept both scalar.
+    if (dstStride5 == 1 && srcStride5 == 1) {
+      memcpy(d, sr, sizeof(float) * size5);
+    } else if (dstStride5 == 1 && srcStride5 == 0) {
+      const float v = *sr;
+      for (int64_t j = 0; j < size5; ++j) d[j] = v;
+    } else {
+      for (int64_t j = 0; j < size5; ++j) d[j * dstStride5] = sr[j * srcStride5];
+    }
   }
 #endif
 }
