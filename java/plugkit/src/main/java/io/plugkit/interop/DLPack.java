@@ -35,8 +35,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * deleter, an FFM upcall stub, drops that reference and frees the struct, on any thread. The
  * consumer must call the deleter exactly once. The first call frees the struct, so the consumer
  * must not read it again (not even {@code self->deleter}); a second call through a function
- * pointer read before the first is ignored, as is any pointer that is not a live export. Before it returns, the
- * calling thread's CUDA stream is synchronized, so a consumer on any stream sees the values.
+ * pointer read before the first is ignored, as is any pointer that is not a live export. Before
+ * it returns, the calling thread's CUDA stream is synchronized, so a consumer on any stream sees
+ * the values.
  *
  * <p>Import ({@link #fromDLPack}, {@link #fromDLPackVersioned}): a tensor on the producer's memory
  * ({@link Tensor#wrap}), whose release calls the producer's deleter exactly once. Accepted: device

@@ -47,7 +47,7 @@ public final class DoConv2d extends Module {
   private final Parameter dDiag;
   private final Parameter bias;
   private Conv.Options options;
-  /** Null: zeros, the convolution's own padding. */
+  /** CONSTANT: zeros, the convolution's own padding. */
   private Padding.Mode paddingMode = Padding.Mode.CONSTANT;
 
   /** Square kernel, D_mul = kernel^2, groups 1, with bias, on {@link Device#best()}. */
@@ -194,10 +194,11 @@ public final class DoConv2d extends Module {
 
   /**
    * A plain {@link Conv2d} with the composed kernel as its weight, the same bias, stride, padding,
-   * dilation, groups and padding mode, made in the current scope on this module's device: it gives this
-   * module's outputs (within float rounding) at the cost of one convolution. Its parameters are
-   * copies; later training of this module does not change them. (Building the Conv2d draws its
-   * default initialisation from {@link Init}'s seed sequence before it is overwritten.)
+   * dilation, groups and padding mode, made in the current scope on this module's device: it
+   * gives this module's outputs (within float rounding) at the cost of one convolution. Its
+   * parameters are copies; later training of this module does not change them. (Building the
+   * Conv2d draws its default initialisation from {@link Init}'s seed sequence before it is
+   * overwritten.)
    */
   public Conv2d fold() {
     Conv2d conv = new Conv2d(inChannels, outChannels, kernelH, kernelW, groups, bias != null, device)

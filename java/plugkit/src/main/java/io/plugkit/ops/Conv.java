@@ -7,14 +7,14 @@ import io.plugkit.Shape;
 import io.plugkit.Tensor;
 import io.plugkit.autograd.Autograd;
 import io.plugkit.driver.Conv2dGeometry;
-import io.plugkit.driver.Driver;
 import io.plugkit.driver.Kernel;
 import java.util.Arrays;
 
 /**
  * 2-D convolution (cross-correlation, as in PyTorch) with groups, stride, padding and dilation.
- * The convolution itself is the driver's (im2col + GEMM on the CPU, cuDNN on CUDA); the bias
- * kernels are in cuda-kernels/conv.cu.
+ * A 1x1 conv is the driver's (GEMM on the CPU, cuDNN on CUDA); a larger kernel, or thin groups,
+ * runs {@link AtrousConv}'s tap kernels or the driver's, whichever measures faster for the
+ * geometry (forward and backward each). The bias kernels are in cuda-kernels/conv.cu.
  */
 public final class Conv {
   /** y[n, c, s] += bias[c] over an output viewed as [batch, channels, spatial]. */
