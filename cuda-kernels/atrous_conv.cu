@@ -207,7 +207,8 @@ static void atrous_plane_weight_taps(double* sums, const float* gy, const float*
   if (kh == 3 && kw == 3) {
     // 3x3: the nine sums stay in registers and each 8 values of dy are loaded once, for nine FMAs
     // (per tap, a pass loaded dy again for each). Rows and blocks in the padding add exact zeros:
-    // the same bits as the per-tap loop below.
+    // the same bits as the per-tap loop below for finite dy (an infinite dy times padding is NaN
+    // here, as in im2col + GEMM, where the loop below skips it).
     pk_f8 a[9];
     for (int t = 0; t < 9; ++t) a[t] = pk_f8{};
     for (int r = 0; r < outH; ++r) {
