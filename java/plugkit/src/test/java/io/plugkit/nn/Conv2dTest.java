@@ -68,6 +68,52 @@ class Conv2dTest {
     }
   }
 
+  /**
+   * 40 random nn.Conv2d (tools/fixtures/fx_conv.py random_module_case): string or int padding, every
+   * padding mode, stride, dilation, groups. Where PyTorch raised (reflect padding not below the
+   * size, a kernel past the padded map, ...), an IllegalArgumentException; elsewhere its values.
+   */
+  @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
+  void randomModulesMatchPyTorch(Device d) {
+    TestDevices.assumeUsable(d);
+    SafeTensors.Contents f = Fixtures.load("conv/module_fuzz");
+    int count = Integer.parseInt(f.metadata().get("count"));
+    for (int i = 0; i < count; i++) {
+      String c = "c" + i + ".";
+      String[] o = f.metadata().get("c" + i).split("\\|");
+      int[] w = f.get(c + "in.weight").shape().dims();
+      int groups = Integer.parseInt(o[3]);
+      int[] stride = ints(o[0]);
+      int[] dilation = ints(o[2]);
+      String name = "case " + i + " " + f.metadata().get("c" + i) + " x " + f.get(c + "in.x").shape();
+      try (Scope s = Scope.open()) {
+        boolean hasBias = f.tensors().containsKey(c + "in.bias");
+        Conv2d conv = new Conv2d(w[1] * groups, w[0], w[2], w[3], groups, hasBias, d)
+            .stride(stride[0], stride[1]).dilation(dilation[0], dilation[1]).paddingMode(o[4]);
+        if (o[1].equals("same")) {
+          conv.padding("same");
+        } else {
+          int[] p = ints(o[1]);
+          conv.padding(p[0], p[1]);
+        }
+        conv.weight().tensor().copyFrom(f.get(c + "in.weight").toFloats(), 0);
+        if (hasBias) conv.bias().tensor().copyFrom(f.get(c + "in.bias").toFloats(), 0);
+        Tensor x = f.tensor(c + "in.x", d).requiresGrad(true);
+        if (o[5].equals("1")) {
+          assertThrows(IllegalArgumentException.class, () -> conv.forward(x), name + ": PyTorch raised");
+          continue;
+        }
+        Tensor y = conv.forward(x);
+        assertArrayEquals(f.get(c + "out.y").shape().dims(), y.dims(), name + " y shape");
+        assertClose(f.get(c + "out.y").toFloats(), y.toArray(), 1e-5, 1e-4, name + " y");
+        y.backward(f.tensor(c + "in.gout", d));
+        assertClose(f.get(c + "grad.x").toFloats(), x.grad().toArray(), 1e-4, 1e-4, name + " grad x");
+        assertClose(f.get(c + "grad.weight").toFloats(), conv.weight().grad().toArray(), 1e-4, 1e-4, name + " grad w");
+        if (hasBias) assertClose(f.get(c + "grad.bias").toFloats(), conv.bias().grad().toArray(), 1e-4, 1e-4, name + " grad b");
+      }
+    }
+  }
+
   /** F.conv2d(padding="same") is the explicit asymmetric zero padding PyTorch documents, on shapes the fixtures lack. */
   @ParameterizedTest @MethodSource("io.plugkit.testing.TestDevices#all")
   void functionalSameIsAsymmetricZeroPadding(Device d) {
