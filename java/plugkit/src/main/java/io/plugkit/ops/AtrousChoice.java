@@ -4,23 +4,15 @@ import io.plugkit.Device;
 import io.plugkit.driver.Driver;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The per-geometry choice between {@link AtrousConv}'s kernel and the standard path: both run twice
- * to warm up, then three times each, interleaved and timed after a synchronize; the faster minimum
- * wins and is cached per device and geometry. The {@link #RECHECK_AFTER}th use measures once more,
- * warm, and that choice stays for the life of the process. Thread-safe: a geometry is measured
- * once at first, other threads asking for it meanwhile wait for that result.
+ * to warm up, then three times each, interleaved and timed after a synchronize; the faster minimum wins and is cached per
+ * device and geometry for the life of the process. Thread-safe: a geometry is measured once, other
+ * threads asking for it meanwhile wait for that result.
  */
 final class AtrousChoice {
-  private static final ConcurrentHashMap<Key, Choice> CACHE = new ConcurrentHashMap<>();
-  /**
-   * Uses of a geometry before its second, final measurement. A first measurement in a cold JVM,
-   * whose JIT threads share the cores, once picked the standard path for a 3x3 conv that runs 1.7x
-   * faster on the tap kernels (1 of 4 bench runs); measured again warm it picks right.
-   */
-  static final int RECHECK_AFTER = 50;
+  private static final ConcurrentHashMap<Key, Boolean> CACHE = new ConcurrentHashMap<>();
   /** Timed rounds, interleaved so a burst of load elsewhere hits both sides; each side's minimum counts. */
   private static final int ROUNDS = 3;
   /**
@@ -32,14 +24,6 @@ final class AtrousChoice {
   private static volatile AtrousConv.Path forced = fromProperty();
 
   private record Key(Device device, Object geometry) {}
-
-  /** The current choice, and the uses left before it is measured again. */
-  private static final class Choice {
-    private volatile boolean atrous;
-    private final AtomicInteger untilRecheck = new AtomicInteger(RECHECK_AFTER);
-
-    Choice(boolean atrous) { this.atrous = atrous; }
-  }
 
   private AtrousChoice() {}
 
@@ -65,19 +49,11 @@ final class AtrousChoice {
   static boolean atrous(Driver d, Object geometry, Runnable atrous, Runnable standard) {
     AtrousConv.Path p = forced;
     if (p != AtrousConv.Path.AUTO) return p == AtrousConv.Path.ATROUS;
-    Choice c = CACHE.computeIfAbsent(new Key(d.device(), geometry), k -> new Choice(measure(d, atrous, standard)));
-    if (c.untilRecheck.get() > 0 && c.untilRecheck.decrementAndGet() == 0) c.atrous = measure(d, atrous, standard);
-    return c.atrous;
+    return CACHE.computeIfAbsent(new Key(d.device(), geometry), k -> measure(d, atrous, standard));
   }
 
   /** The cached choice for a geometry, or null when not measured yet (tests). */
-  static Boolean cached(Device device, Object geometry) {
-    Choice c = CACHE.get(new Key(device, geometry));
-    return c == null ? null : c.atrous;
-  }
-
-  /** Uses of a measured geometry left before its second measurement (0: done; tests). */
-  static int usesBeforeRecheck(Device device, Object geometry) { return CACHE.get(new Key(device, geometry)).untilRecheck.get(); }
+  static Boolean cached(Device device, Object geometry) { return CACHE.get(new Key(device, geometry)); }
 
   static void clear() { CACHE.clear(); }
 

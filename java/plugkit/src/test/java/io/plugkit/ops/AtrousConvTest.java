@@ -508,31 +508,6 @@ class AtrousConvTest {
     assertNotNull(AtrousChoice.cached(device, new AtrousConv.BackwardKey(g, false, true)), "backward choice, dw only");
   }
 
-  /** The RECHECK_AFTERth use of a geometry measures it once more (warm), then never again; outputs stay right. */
-  @ParameterizedTest
-  @MethodSource("io.plugkit.testing.TestDevices#all")
-  void choiceIsMeasuredAgainOnceWarm(Device device) {
-    TestDevices.assumeUsable(device);
-    int[] xs = {1, 8, 7, 6};
-    int[] ws = {9, 8, 3, 3};
-    Conv.Options o = Conv.Options.DEFAULT.padding(2).dilation(2, 1);
-    Conv2dGeometry g = new Conv2dGeometry(1, 8, 7, 6, 9, 3, 3, 1, 1, 2, 2, 2, 1, 1);
-    ConvTest.Reference r = new ConvTest.Reference(xs, ws, o);
-    on(Path.AUTO, () -> {
-      try (Scope s = Scope.open()) {
-        Tensor x = Tensor.uniform(device, 7, -1, 1, xs);
-        Tensor w = Tensor.uniform(device, 8, -1, 1, ws);
-        double[] expected = r.forward(x.toArray(), w.toArray(), null);
-        for (int i = 1; i <= AtrousChoice.RECHECK_AFTER + 2; i++) {
-          try (Scope call = Scope.open()) {
-            assertClose(expected, Conv.conv2d(x, w, null, o).toArray(), ATOL, RTOL, "y, use " + i);
-          }
-          assertEquals(Math.max(0, AtrousChoice.RECHECK_AFTER - i), AtrousChoice.usesBeforeRecheck(device, g), "use " + i);
-        }
-      }
-    });
-  }
-
   /**
    * Thin groups at stride 1 with at least 16 planes take the host's planar kernels (a zero-padded
    * plane, 8-wide taps): depthwise, groups of 2 in and 3 out, padding past the kernel's reach (the
