@@ -105,15 +105,6 @@ PK_KERNEL void atrous_scatter_add(int64_t n, const float* src, float* dst, int64
 // x [batch, cin, H, W], w [cout, cin/groups, kh, kw], y [batch, cout, outH, outW]. Each loop
 // visits only the taps and columns whose input is inside the image.
 
-// The [lo, hi) of q in [0, count) with 0 <= start + q*step < limit.
-PK_INLINE void atrous_range(int64_t start, int step, int limit, int count, int* lo, int* hi) {
-  const int64_t first = start >= 0 ? 0 : (-start + step - 1) / step;
-  const int64_t end = start >= limit ? 0 : (limit - start + step - 1) / step;
-  *lo = (int)(first < count ? first : count);
-  *hi = (int)(end < count ? end : count);
-  if (*hi < *lo) *hi = *lo;
-}
-
 #if !PK_GPU
 // Each kx's first input column w0 = kx*dilation - pad and its valid outputs [lo, hi): the same for
 // every row, so the host kernels take them from here instead of dividing per row and tap (those
@@ -126,7 +117,7 @@ static AtrousCols* atrous_cols(int kw, int dw, int pw, int sw, int width, int ou
   AtrousCols* c = (AtrousCols*)malloc(sizeof(AtrousCols) * (size_t)(kw > 0 ? kw : 1));
   for (int kx = 0; kx < kw; ++kx) {
     c[kx].w0 = (int64_t)kx * dw - pw;
-    atrous_range(c[kx].w0, sw, width, outW, &c[kx].lo, &c[kx].hi);
+    pk_inside_range(c[kx].w0, sw, width, outW, &c[kx].lo, &c[kx].hi);
   }
   return c;
 }
@@ -498,7 +489,7 @@ PK_KERNEL void atrous_direct_backward_weight(int64_t n, const float* x, const fl
     const int64_t ic = (oc / og) * cg + ci;
     const int64_t w0 = (int64_t)kx * dw - pw;
     int lo, hi;
-    atrous_range(w0, sw, width, outW, &lo, &hi);
+    pk_inside_range(w0, sw, width, outW, &lo, &hi);
     double sum = 0.0;
     for (int64_t b = 0; b < batch; ++b) {
       const float* xp = x + (b * cin + ic) * height * width;

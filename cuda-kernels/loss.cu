@@ -32,45 +32,44 @@
 
 PK_INLINE float loss_class_weight(const float* weight, int64_t c) { return weight ? weight[c] : 1.0f; }
 
+// The max of a row of C logits S apart (NaNs skipped, as fmaxf); subtracting it keeps exp() <= 1:
+// no overflow for any finite logits. The host's contiguous rows run in 8 lanes (host_exp.cuh).
+PK_INLINE float loss_row_max(const float* z, int64_t C, int64_t S) {
+#if !PK_GPU
+  if (S == 1) return pk_host_row_max(z, C);
+#endif
+  float m = z[0];
+  for (int64_t c = 1; c < C; ++c) m = fmaxf(m, z[c * S]);
+  return m;
+}
+
+// sum_c exp(z_c - m) over the row, each exp also kept in e (same stride) when e is not null; the
+// host's contiguous rows take host_exp.cuh's vectorised exp.
+PK_INLINE float loss_row_exp_sum(const float* z, float* e, int64_t C, int64_t S, float m) {
+#if !PK_GPU
+  if (S == 1) return pk_host_row_exp_sum(z, e, C, m);
+#endif
+  float sum = 0.0f;
+  for (int64_t c = 0; c < C; ++c) {
+    const float v = expf(z[c * S] - m);
+    if (e) e[c * S] = v;
+    sum += v;
+  }
+  return sum;
+}
+
 // Writes the per-row nll, smooth and wt into rowStats[3 * row ...]; lossOut (none only) gets the
 // combined per-row loss. Targets were validated on the host: each is ignoreIndex or in [0, C).
 PK_KERNEL void cross_entropy_forward(int64_t n, const float* logits, const int64_t* target,
                                      const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                      float labelSmoothing, float* rowStats, float* lossOut) {
-#if !PK_GPU
-  if (S == 1) {  // classification rows, contiguous: the max and the exp sum vectorise (host_exp.cuh)
-    PK_FOR_WORK(r, n, C) {
-      const int64_t t = target[r];
-      float nll = 0.0f, smooth = 0.0f, wt = 0.0f;
-      if (t != ignoreIndex) {
-        const float* z = logits + r * C;
-        const float m = pk_host_row_max(z, C);
-        const float logSum = logf(pk_host_row_exp_sum(z, nullptr, C, m));
-        wt = loss_class_weight(weight, t);
-        nll = -wt * ((z[t] - m) - logSum);
-        if (labelSmoothing != 0.0f) {
-          for (int64_t c = 0; c < C; ++c) smooth -= loss_class_weight(weight, c) * ((z[c] - m) - logSum);
-        }
-      }
-      rowStats[3 * r] = nll;
-      rowStats[3 * r + 1] = smooth;
-      rowStats[3 * r + 2] = wt;
-      if (lossOut) lossOut[r] = (1.0f - labelSmoothing) * nll + labelSmoothing / (float)C * smooth;
-    }
-    return;
-  }
-#endif
   PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     float nll = 0.0f, smooth = 0.0f, wt = 0.0f;
     if (t != ignoreIndex) {
       const float* z = logits + (r / S) * C * S + (r % S);
-      // Subtracting the row max keeps exp() <= 1: no overflow for any finite logits.
-      float m = z[0];
-      for (int64_t c = 1; c < C; ++c) m = fmaxf(m, z[c * S]);
-      float sumExp = 0.0f;
-      for (int64_t c = 0; c < C; ++c) sumExp += expf(z[c * S] - m);
-      const float logSum = logf(sumExp);
+      const float m = loss_row_max(z, C, S);
+      const float logSum = logf(loss_row_exp_sum(z, nullptr, C, S, m));
       wt = loss_class_weight(weight, t);
       nll = -wt * ((z[t * S] - m) - logSum);
       if (labelSmoothing != 0.0f) {
@@ -135,34 +134,8 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
                                       const float* weight, int64_t C, int64_t S, int64_t ignoreIndex,
                                       float labelSmoothing, const float* sums, int reduction,
                                       const float* gradOut, int64_t gradStride, float* dlogits) {
-#if !PK_GPU
-  if (S == 1) {  // contiguous rows: each exp once, stored in dz, then turned into the gradient
-    float totalWeight = 0.0f;
-    for (int64_t c = 0; c < C; ++c) totalWeight += loss_class_weight(weight, c);
-    PK_FOR_WORK(r, n, C) {
-      const int64_t t = target[r];
-      const float* __restrict__ z = logits + r * C;
-      float* __restrict__ dz = dlogits + r * C;
-      if (t == ignoreIndex) {
-        for (int64_t c = 0; c < C; ++c) dz[c] = 0.0f;
-        continue;
-      }
-      const float g = gradOut[r * gradStride] * loss_ce_scale(sums, reduction);
-      const float m = pk_host_row_max(z, C);
-      const float inv = 1.0f / pk_host_row_exp_sum(z, dz, C, m);
-      const float nllCoef = g * (1.0f - labelSmoothing) * loss_class_weight(weight, t);
-      const float smoothCoef = g * labelSmoothing / (float)C;
-      const float pt = dz[t] * inv;
-      for (int64_t c = 0; c < C; ++c) {
-        const float p = dz[c] * inv;
-        dz[c] = nllCoef * p + smoothCoef * (totalWeight * p - loss_class_weight(weight, c));
-      }
-      // The target's p - 1 as one difference (exact near p = 1), as the loop below and PyTorch.
-      dz[t] = nllCoef * (pt - 1.0f) + smoothCoef * (totalWeight * pt - loss_class_weight(weight, t));
-    }
-    return;
-  }
-#endif
+  float totalWeight = 0.0f;  // W: the same for every row
+  for (int64_t c = 0; c < C; ++c) totalWeight += loss_class_weight(weight, c);
   PK_FOR_WORK(r, n, C) {
     const int64_t t = target[r];
     const int64_t base = (r / S) * C * S + (r % S);
@@ -170,24 +143,20 @@ PK_KERNEL void cross_entropy_backward(int64_t n, const float* logits, const int6
     float* dz = dlogits + base;
     if (t == ignoreIndex) {
       for (int64_t c = 0; c < C; ++c) dz[c * S] = 0.0f;
-    } else {
-      const float g = gradOut[r * gradStride] * loss_ce_scale(sums, reduction);
-      float m = z[0];
-      for (int64_t c = 1; c < C; ++c) m = fmaxf(m, z[c * S]);
-      float sumExp = 0.0f, totalWeight = 0.0f;
-      for (int64_t c = 0; c < C; ++c) {
-        sumExp += expf(z[c * S] - m);
-        totalWeight += loss_class_weight(weight, c);
-      }
-      const float nllCoef = g * (1.0f - labelSmoothing) * loss_class_weight(weight, t);
-      const float smoothCoef = g * labelSmoothing / (float)C;
-      for (int64_t c = 0; c < C; ++c) {
-        const float p = expf(z[c * S] - m) / sumExp;
-        const float d = nllCoef * (p - (c == t ? 1.0f : 0.0f))
-                        + smoothCoef * (totalWeight * p - loss_class_weight(weight, c));
-        dz[c * S] = d;
-      }
+      continue;
     }
+    const float g = gradOut[r * gradStride] * loss_ce_scale(sums, reduction);
+    const float m = loss_row_max(z, C, S);
+    const float sumExp = loss_row_exp_sum(z, dz, C, S, m);  // each exp once, kept in dz
+    const float nllCoef = g * (1.0f - labelSmoothing) * loss_class_weight(weight, t);
+    const float smoothCoef = g * labelSmoothing / (float)C;
+    const float pt = dz[t * S] / sumExp;
+    for (int64_t c = 0; c < C; ++c) {
+      const float p = dz[c * S] / sumExp;
+      dz[c * S] = nllCoef * p + smoothCoef * (totalWeight * p - loss_class_weight(weight, c));
+    }
+    // The target's p - 1 as one difference (exact near p = 1), as PyTorch.
+    dz[t * S] = nllCoef * (pt - 1.0f) + smoothCoef * (totalWeight * pt - loss_class_weight(weight, t));
   }
 }
 

@@ -68,16 +68,17 @@
     return v;
   }
   PK_INLINE void pk_store8(float* p, pk_f8 v) { memcpy(p, &v, sizeof(v)); }
-  // The outputs [lo, hi) of a row of outW whose input column w0 + ow * stride lies inside
-  // [0, width) (lo == hi: none), so a host loop over them needs no bounds test per value.
-  PK_INLINE void pk_inside_range(int64_t w0, int stride, int width, int outW, int* lo, int* hi) {
-    const int64_t first = w0 >= 0 ? 0 : (-w0 + stride - 1) / stride;
-    const int64_t end = w0 >= width ? 0 : (width - w0 + stride - 1) / stride;
-    *lo = (int)(first < outW ? first : outW);
-    *hi = (int)(end < outW ? end : outW);
-    if (*hi < *lo) *hi = *lo;
-  }
 #endif
+
+// The outputs [lo, hi) of a row of outW whose input column w0 + ow * stride lies inside
+// [0, width) (lo == hi: none), so a loop over them needs no bounds test per value.
+PK_INLINE void pk_inside_range(int64_t w0, int stride, int width, int outW, int* lo, int* hi) {
+  const int64_t first = w0 >= 0 ? 0 : (-w0 + stride - 1) / stride;
+  const int64_t end = w0 >= width ? 0 : (width - w0 + stride - 1) / stride;
+  *lo = (int)(first < outW ? first : outW);
+  *hi = (int)(end < outW ? end : outW);
+  if (*hi < *lo) *hi = *lo;
+}
 
 #if PK_GPU
 // Sum of v over the block, returned to every thread. blockDim.x must be a multiple of 32 (at most
